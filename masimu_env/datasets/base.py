@@ -1,0 +1,162 @@
+"""Dataset container shared by every reader: uint8 (C, H, W) images, int labels, class names, groups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+class ImageDataset:
+    """An indexable image-classification dataset.
+
+    Every reader in :mod:`masimu_env.datasets` returns one of these. Images are
+    ``torch.uint8`` tensors shaped ``(C, H, W)``; labels are ints in
+    ``[0, len(classes))``.
+
+    Attributes:
+        name: dataset name as in :func:`masimu_env.datasets.available`.
+        labels: (n,) int64 numpy array.
+        classes: class names, index = label.
+        groups: (n,) numpy array of group ids (e.g. HAM10000 ``lesion_id``) or ``None``.
+        sources: optional per-image description (file path or array index) used in errors.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        labels: np.ndarray,
+        classes: Sequence[str],
+        *,
+        images: Tensor | None = None,
+        loader: Callable[[int], Tensor] | None = None,
+        groups: np.ndarray | None = None,
+        sources: Sequence[str] | None = None,
+        image_shape: tuple[int, int, int] | None = None,
+        split: str = "train",
+    ) -> None:
+        if (images is None) == (loader is None):
+            raise TypeError("ImageDataset needs exactly one of images= (a uint8 tensor) or loader= (index -> image).")
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.ndim != 1:
+            raise ValueError(f"labels must be 1-D; got shape {labels.shape}.")
+        if images is not None:
+            if images.dtype != torch.uint8 or images.ndim != 4:
+                raise TypeError(f"images must be a uint8 tensor (n, C, H, W); got {images.dtype} {tuple(images.shape)}.")
+            if images.shape[0] != labels.shape[0]:
+                raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels.")
+            image_shape = tuple(int(s) for s in images.shape[1:])  # type: ignore[assignment]
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(classes)):
+            raise ValueError(f"labels must lie in [0, {len(classes)}); got range [{labels.min()}, {labels.max()}].")
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != labels.shape:
+                raise ValueError(f"groups must have shape {labels.shape}; got {groups.shape}.")
+        self.name = name
+        self.labels = labels
+        self.classes = list(classes)
+        self.groups = groups
+        self.sources = list(sources) if sources is not None else None
+        self.image_shape = image_shape
+        self.split = split
+        self._images = images
+        self._loader = loader
+
+    # --- sequence protocol ---
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {self.name} ({n} images).")
+        index = index % n
+        image = self._images[index] if self._images is not None else self._loader(index)  # type: ignore[misc, index]
+        return image, int(self.labels[index])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_memory(self) -> bool:
+        return self._images is not None
+
+    def get_batch(self, indices: Sequence[int] | np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
+        """Stack images and labels for ``indices``.
+
+        Returns:
+            images: (B, C, H, W) uint8; all images must share one shape (pass
+                ``image_size`` to the reader for datasets whose sizes vary).
+            labels: (B,) int64.
+        """
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long).reshape(-1)
+        n = len(self)
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
+            raise IndexError(f"indices must lie in [0, {n}) for {self.name}; got range [{int(idx.min())}, {int(idx.max())}].")
+        if self._images is not None:
+            images = self._images[idx]
+        else:
+            items = [self._loader(int(i)) for i in idx]  # type: ignore[misc]
+            shapes = {tuple(t.shape) for t in items}
+            if len(shapes) > 1:
+                raise ValueError(f"{self.name}: images of different shapes {sorted(shapes)} cannot be batched; pass image_size=.")
+            images = torch.stack(items) if items else torch.empty((0, *(self.image_shape or (1, 1, 1))), dtype=torch.uint8)
+        return images, torch.as_tensor(self.labels[idx.numpy()], dtype=torch.long)
+
+    def materialize(self) -> "ImageDataset":
+        """Return an in-memory copy (decodes every image once)."""
+        if self._images is not None:
+            return self
+        images, _ = self.get_batch(np.arange(len(self)))
+        return ImageDataset(self.name, self.labels, self.classes, images=images, groups=self.groups,
+                            sources=self.sources, split=self.split)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "ImageDataset":
+        """A dataset view over ``indices`` (labels, groups and sources follow)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"subset indices must lie in [0, {len(self)}) for {self.name}.")
+        groups = self.groups[idx] if self.groups is not None else None
+        sources = [self.sources[i] for i in idx] if self.sources is not None else None
+        if self._images is not None:
+            return ImageDataset(self.name, self.labels[idx], self.classes, images=self._images[torch.as_tensor(idx)],
+                                groups=groups, sources=sources, split=self.split)
+        loader = self._loader
+        return ImageDataset(self.name, self.labels[idx], self.classes, loader=lambda i: loader(int(idx[i])),  # type: ignore[misc]
+                            groups=groups, sources=sources, image_shape=self.image_shape, split=self.split)
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.image_shape)) if self.image_shape else "varying"
+        return f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, classes={len(self.classes)}, shape={shape})"
+
+
+def from_arrays(images: Any, labels: Any, classes: Sequence[str] | None = None, name: str = "arrays") -> ImageDataset:
+    """Wrap in-memory arrays as a dataset.
+
+    Args:
+        images: (n, H, W), (n, H, W, C) or (n, C, H, W) array or tensor; uint8, or
+            float in [0, 1] (converted to uint8). A trailing dim of 1 or 3 is read as channels-last.
+        labels: (n,) ints.
+        classes: class names; default ``["0", "1", ...]``.
+    """
+    arr = images.detach().cpu().numpy() if isinstance(images, Tensor) else np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[-1] in (1, 3, 4) and arr.shape[1] not in (1, 3, 4):
+        arr = arr.transpose(0, 3, 1, 2)
+    if arr.ndim != 4:
+        raise ValueError(f"images must be (n, H, W), (n, H, W, C) or (n, C, H, W); got shape {arr.shape}.")
+    if arr.dtype != np.uint8:
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise TypeError(f"images must be uint8 or float in [0, 1]; got dtype {arr.dtype}.")
+        if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+            raise ValueError("float images must be finite and lie in [0, 1].")
+        arr = np.round(arr * 255).astype(np.uint8)
+    labels = np.asarray(labels, dtype=np.int64)
+    if classes is None:
+        classes = [str(c) for c in range(int(labels.max()) + 1 if labels.size else 0)]
+    return ImageDataset(name, labels, classes, images=torch.from_numpy(np.ascontiguousarray(arr)))
