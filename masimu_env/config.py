@@ -1,0 +1,138 @@
+"""SimConfig: the one validated configuration of the image-patch navigation environment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+GRAPHS = ("complete", "ring", "line", "star", "none")
+REWARD_LOSSES = ("mse", "ce")
+ACTION_MODES = ("dict", "multidiscrete")
+RENDER_MODES = (None, "rgb_array", "human")
+
+#: Paper §5 defaults by image size: MNIST-sized images use 3 agents, 5 steps, window 6;
+#: RESISC-45 / HAM10000 use 16 agents, 16 steps, window 12. The 8x8 ``digits`` are too small
+#: for a 6-pixel window to leave room to move, so they get window 4.
+PAPER_DEFAULTS: dict[str, dict[str, int]] = {
+    "digits": dict(n_agents=3, n_steps=5, window=4),
+    "mnist": dict(n_agents=3, n_steps=5, window=6),
+    "cifar10": dict(n_agents=3, n_steps=5, window=6),
+    "resisc45": dict(n_agents=16, n_steps=16, window=12),
+    "ham10000": dict(n_agents=16, n_steps=16, window=12),
+}
+
+
+def defaults_for(dataset: str | None = None, image_side: int | None = None) -> dict[str, int]:
+    """Paper defaults for a dataset name, else by image size (<= 32 px: MNIST-like; larger: high-res)."""
+    if dataset in PAPER_DEFAULTS:
+        return dict(PAPER_DEFAULTS[dataset])  # type: ignore[index]
+    if image_side is not None and image_side <= 16:
+        return dict(PAPER_DEFAULTS["digits"])
+    if image_side is not None and image_side > 32:
+        return dict(PAPER_DEFAULTS["ham10000"])
+    return dict(PAPER_DEFAULTS["mnist"])
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Configuration of the environment and of its batched core."""
+
+    n_agents: int = 3
+    """N, agents sharing one image."""
+    n_steps: int = 5
+    """T, moves per episode; the reward comes after the T-th step."""
+    window: int = 6
+    """f, side of each agent's square view in pixels."""
+    stride: int = 1
+    """Pixels moved per up/down/left/right action (the paper moves one pixel)."""
+    message_dim: int = 8
+    """Length of the message vector each agent sends per step."""
+    graph: Any = "complete"
+    """Communication graph: a name in GRAPHS or an (N, N) 0/1 adjacency matrix, A[i, j] = 1 when i sends to j."""
+    reward_loss: Literal["mse", "ce"] = "mse"
+    """L in r = -L(p_bar - e_i): 'mse' is -||p_bar - e_i||^2 (paper Eq. 3), 'ce' is log p_bar[i]."""
+    action_mode: Literal["dict", "multidiscrete"] = "dict"
+    """'dict': move + message + class logits per agent; 'multidiscrete': MultiDiscrete([4, K]) move + class vote."""
+    seed: int | None = None
+    """Seed of the episode sampler (image choice and start positions); reset(seed=) overrides it."""
+    render_mode: str | None = None
+    """None, 'rgb_array' or 'human'."""
+    device: str = "cpu"
+    """Torch device of the core's tensors."""
+    max_cycles: int | None = field(default=None)
+    """Upper bound on env steps (PettingZoo convention); defaults to n_steps."""
+
+    def __post_init__(self) -> None:
+        for name in ("n_agents", "n_steps", "window", "stride"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"SimConfig.{name} must be an int >= 1; got {value!r}.")
+        if isinstance(self.message_dim, bool) or not isinstance(self.message_dim, (int, np.integer)) or self.message_dim < 0:
+            raise ValueError(f"SimConfig.message_dim must be an int >= 0; got {self.message_dim!r}.")
+        if self.reward_loss not in REWARD_LOSSES:
+            raise ValueError(f"SimConfig.reward_loss must be one of {REWARD_LOSSES}; got {self.reward_loss!r}.")
+        if self.action_mode not in ACTION_MODES:
+            raise ValueError(f"SimConfig.action_mode must be one of {ACTION_MODES}; got {self.action_mode!r}.")
+        if self.render_mode not in RENDER_MODES:
+            raise ValueError(f"SimConfig.render_mode must be one of {RENDER_MODES}; got {self.render_mode!r}.")
+        if self.max_cycles is not None and (not isinstance(self.max_cycles, int) or self.max_cycles < self.n_steps):
+            raise ValueError(f"SimConfig.max_cycles must be an int >= n_steps ({self.n_steps}); got {self.max_cycles!r}.")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"SimConfig.device {self.device!r} is not a torch device: {err}") from None
+        self.adjacency()  # validates the graph
+
+    def adjacency(self) -> torch.Tensor:
+        """(N, N) float adjacency, A[i, j] = 1 when agent i sends to agent j; no self-loops."""
+        n = self.n_agents
+        graph = self.graph
+        if isinstance(graph, str):
+            a = torch.zeros(n, n)
+            if graph == "complete":
+                a = torch.ones(n, n)
+            elif graph == "ring":
+                for i in range(n):
+                    a[i, (i + 1) % n] = a[(i + 1) % n, i] = 1
+            elif graph == "line":
+                for i in range(n - 1):
+                    a[i, i + 1] = a[i + 1, i] = 1
+            elif graph == "star":
+                a[0, 1:] = a[1:, 0] = 1
+            elif graph != "none":
+                raise ValueError(f"SimConfig.graph {graph!r} is unknown; use one of {GRAPHS} or an (N, N) 0/1 matrix.")
+            a.fill_diagonal_(0)
+            return a
+        a = torch.as_tensor(np.asarray(graph), dtype=torch.float32)
+        if a.shape != (n, n):
+            raise ValueError(f"SimConfig.graph must be ({n}, {n}) for n_agents={n}; got shape {tuple(a.shape)}.")
+        if not bool(((a == 0) | (a == 1)).all()):
+            raise ValueError("SimConfig.graph adjacency entries must be 0 or 1.")
+        if bool(a.diagonal().any()):
+            raise ValueError("SimConfig.graph adjacency must have a zero diagonal (agents do not message themselves).")
+        return a
+
+    @property
+    def episode_length(self) -> int:
+        return self.n_steps
+
+    def replace(self, **changes: Any) -> "SimConfig":
+        """A copy with ``changes`` applied (validated again)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def for_dataset(cls, dataset: str | None = None, image_side: int | None = None, **overrides: Any) -> "SimConfig":
+        """Paper defaults for ``dataset`` (or an image side), with ``overrides`` on top."""
+        return cls(**{**defaults_for(dataset, image_side), **overrides})
+
+
+def check_fits(config: SimConfig, image_shape: Sequence[int]) -> None:
+    """Raise ValueError when the window does not fit the (C, H, W) images."""
+    _, h, w = image_shape
+    if config.window > min(h, w):
+        raise ValueError(f"SimConfig.window={config.window} is larger than the images ({h}x{w}); "
+                         f"use window <= {min(h, w)} or a larger image_size.")

@@ -1,0 +1,120 @@
+"""Pure batched transition functions of the environment; every rule of the game lives here.
+
+Must never import gymnasium, pettingzoo or anything from ``masimu_env.api``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+#: Action ids of the four moves, as (d_row, d_col) per id: up, down, left, right.
+MOVES = torch.tensor([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=torch.long)
+MOVE_NAMES = ("up", "down", "left", "right")
+
+
+def sample_corners(batch_size: int, n_agents: int, height: int, width: int, window: int,
+                   generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Tensor:
+    """Uniform random top-left corners at which the whole window fits in the image.
+
+    Returns:
+        (B, N, 2) long, (row, col) in [0, H - f] x [0, W - f].
+    """
+    rows = torch.randint(0, height - window + 1, (batch_size, n_agents), generator=generator)
+    cols = torch.randint(0, width - window + 1, (batch_size, n_agents), generator=generator)
+    return torch.stack([rows, cols], dim=-1).to(device)
+
+
+def move_windows(corners: Tensor, moves: Tensor, stride: int, height: int, width: int, window: int) -> Tensor:
+    """Apply up/down/left/right moves; a move that would push the window out of the image stops at the border.
+
+    This is the paper's rule (the observation window must fit entirely within the image), not a repair
+    of invalid actions: ``moves`` must already be valid ids in {0, 1, 2, 3}.
+
+    Args:
+        corners: (B, N, 2) long top-left (row, col).
+        moves: (B, N) long action ids.
+        stride: pixels per move.
+
+    Returns:
+        (B, N, 2) long new corners in [0, H - f] x [0, W - f].
+    """
+    delta = MOVES.to(corners.device)[moves] * stride
+    moved = corners + delta
+    upper = torch.tensor([height - window, width - window], device=corners.device)
+    return torch.minimum(moved.clamp_min(0), upper)
+
+
+def crop_glimpses(images: Tensor, corners: Tensor, window: int) -> Tensor:
+    """Cut each agent's square window out of its episode's image with one gather (cost ~ f^2, not H*W).
+
+    Args:
+        images: (B, C, H, W) any dtype.
+        corners: (B, N, 2) long top-left (row, col); the window must fit.
+        window: side f of the window.
+
+    Returns:
+        (B, N, C, f, f), same dtype as ``images``.
+    """
+    b, c, h, w = images.shape
+    n = corners.shape[1]
+    offsets = torch.arange(window, device=images.device)
+    rows = corners[..., 0, None] + offsets  # (B, N, f)
+    cols = corners[..., 1, None] + offsets
+    flat_index = (rows[..., :, None] * w + cols[..., None, :]).reshape(b, 1, n * window * window)
+    glimpses = torch.gather(images.reshape(b, c, h * w), 2, flat_index.expand(b, c, -1))
+    return glimpses.reshape(b, c, n, window, window).permute(0, 2, 1, 3, 4)
+
+
+def route_messages(messages: Tensor, adjacency: Tensor) -> Tensor:
+    """Mean of the vectors sent to each agent by its in-neighbours (paper Eq. 9).
+
+    Agents with no in-neighbour receive zeros. Differentiable in ``messages``: the learner
+    routes decoded messages d(m_j) through this same function.
+
+    Args:
+        messages: (B, N, M) float, one vector per sender.
+        adjacency: (N, N) float 0/1, A[i, j] = 1 when i sends to j.
+
+    Returns:
+        (B, N, M) float inbox per receiver.
+    """
+    adjacency = adjacency.to(messages.dtype)
+    in_degree = adjacency.sum(0).clamp_min(1.0)  # (N,)
+    return torch.einsum("ij,bim->bjm", adjacency, messages) / in_degree[None, :, None]
+
+
+def normalized_positions(corners: Tensor, height: int, width: int, window: int) -> Tensor:
+    """(B, N, 2) float in [0, 1]: corner / (size - f) per axis (0 when the window spans the axis)."""
+    span = torch.tensor([max(height - window, 1), max(width - window, 1)], device=corners.device, dtype=torch.float32)
+    return corners.to(torch.float32) / span
+
+
+def mean_prediction(probs: Tensor) -> Tensor:
+    """p_bar: (B, N, K) per-agent class distributions -> (B, K) their mean over agents (paper Eq. 3)."""
+    return probs.mean(dim=1)
+
+
+def votes_to_probs(votes: Tensor, n_classes: int) -> Tensor:
+    """One-hot class votes: (B, N) long -> (B, N, K) float, for the MultiDiscrete action mode."""
+    return torch.nn.functional.one_hot(votes, n_classes).to(torch.float32)
+
+
+def episode_reward(probs: Tensor, labels: Tensor, loss: str = "mse") -> Tensor:
+    """r_tau = -L(p_bar - e_i) for each episode; differentiable in ``probs``.
+
+    Args:
+        probs: (B, N, K) per-agent predicted class distributions (rows sum to 1).
+        labels: (B,) long true class ids.
+        loss: 'mse' gives -||p_bar - e_i||^2; 'ce' gives log p_bar[i] (minus cross-entropy).
+
+    Returns:
+        (B,) float reward.
+    """
+    p_bar = mean_prediction(probs)
+    if loss == "mse":
+        target = torch.nn.functional.one_hot(labels, p_bar.shape[-1]).to(p_bar.dtype)
+        return -((p_bar - target) ** 2).sum(-1)
+    if loss == "ce":
+        return torch.log(p_bar.gather(1, labels[:, None]).squeeze(1).clamp_min(1e-12))
+    raise ValueError(f"reward loss must be 'mse' or 'ce'; got {loss!r}.")

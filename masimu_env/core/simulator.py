@@ -1,0 +1,158 @@
+"""Simulator: reset/step of B episodes x N agents as batched tensors; the PettingZoo view and the learner both use it.
+
+Must never import gymnasium, pettingzoo or anything from ``masimu_env.api``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from ..config import SimConfig, check_fits
+from . import dynamics
+
+
+@dataclass(frozen=True)
+class SimState:
+    """State of B running episodes; every tensor has a leading batch dim B.
+
+    Attributes:
+        images: (B, C, H, W) float32 in [0, 1].
+        labels: (B,) long true classes.
+        corners: (B, N, 2) long window top-left corners.
+        inbox: (B, N, M) float aggregated incoming messages (zeros at t = 0).
+        t: steps taken so far (same for every episode of the batch).
+        path: (B, t + 1, N, 2) long corners visited, for rendering.
+    """
+
+    images: Tensor
+    labels: Tensor
+    corners: Tensor
+    inbox: Tensor
+    t: int
+    path: Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.images.shape[0])
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What each agent sees at one step.
+
+    Attributes:
+        window: (B, N, C, f, f) float32 in [0, 1].
+        position: (B, N, 2) float32 normalized corner in [0, 1].
+        inbox: (B, N, M) float aggregated incoming message.
+        time: (B, N, 1) float32 t / T.
+    """
+
+    window: Tensor
+    position: Tensor
+    inbox: Tensor
+    time: Tensor
+
+
+def to_float_images(images: Tensor) -> Tensor:
+    """uint8 (B, C, H, W) -> float32 in [0, 1]; float input is checked to lie in [0, 1]."""
+    if images.dtype == torch.uint8:
+        return images.to(torch.float32) / 255.0
+    if not images.is_floating_point():
+        raise TypeError(f"images must be uint8 or float in [0, 1]; got {images.dtype}.")
+    if images.numel() and (not bool(torch.isfinite(images).all()) or images.min() < 0 or images.max() > 1):
+        raise ValueError("float images must be finite and lie in [0, 1].")
+    return images.to(torch.float32)
+
+
+class Simulator:
+    """The batched core of the environment.
+
+    Example:
+        >>> sim = Simulator(SimConfig(n_agents=3, n_steps=5, window=6), n_classes=10)
+        >>> state = sim.reset(images, labels, generator=torch.Generator().manual_seed(0))
+        >>> obs = sim.observe(state)
+        >>> state = sim.step(state, moves, messages)           # T times
+        >>> reward = sim.reward(state, probs)                   # (B,), differentiable in probs
+    """
+
+    def __init__(self, config: SimConfig, n_classes: int) -> None:
+        if n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1; got {n_classes}.")
+        self.config = config
+        self.n_classes = n_classes
+        self.device = torch.device(config.device)
+        self.adjacency = config.adjacency().to(self.device)
+
+    # --- episode ---
+    def reset(self, images: Tensor, labels: Tensor, generator: torch.Generator | None = None,
+              corners: Tensor | None = None, message_dim: int | None = None) -> SimState:
+        """Start B episodes.
+
+        Args:
+            images: (B, C, H, W) uint8, or float in [0, 1].
+            labels: (B,) long.
+            generator: CPU torch.Generator for the start positions.
+            corners: optional (B, N, 2) start corners instead of random ones.
+            message_dim: width of the inbox (default ``config.message_dim``; the learner routes
+                decoded messages whose width may differ).
+        """
+        cfg = self.config
+        if images.ndim != 4:
+            raise ValueError(f"images must be (B, C, H, W); got shape {tuple(images.shape)}.")
+        check_fits(cfg, images.shape[1:])
+        b, _, h, w = images.shape
+        if labels.shape != (b,):
+            raise ValueError(f"labels must have shape ({b},); got {tuple(labels.shape)}.")
+        if corners is None:
+            corners = dynamics.sample_corners(b, cfg.n_agents, h, w, cfg.window, generator, self.device)
+        elif corners.shape != (b, cfg.n_agents, 2):
+            raise ValueError(f"corners must have shape ({b}, {cfg.n_agents}, 2); got {tuple(corners.shape)}.")
+        m = cfg.message_dim if message_dim is None else message_dim
+        images = to_float_images(images.to(self.device))
+        return SimState(images=images, labels=labels.to(self.device, torch.long), corners=corners.to(self.device),
+                        inbox=torch.zeros(b, cfg.n_agents, m, device=self.device), t=0,
+                        path=corners.to(self.device)[:, None])
+
+    def observe(self, state: SimState) -> Observation:
+        """Every agent's window, normalized position, inbox and normalized time."""
+        cfg = self.config
+        _, _, h, w = state.images.shape
+        b = state.batch_size
+        return Observation(
+            window=dynamics.crop_glimpses(state.images, state.corners, cfg.window),
+            position=dynamics.normalized_positions(state.corners, h, w, cfg.window),
+            inbox=state.inbox,
+            time=torch.full((b, cfg.n_agents, 1), state.t / cfg.n_steps, device=self.device),
+        )
+
+    def step(self, state: SimState, moves: Tensor, messages: Tensor | None = None) -> SimState:
+        """Move every agent and deliver the messages sent this step (they arrive in the next observation).
+
+        Args:
+            moves: (B, N) long in {0: up, 1: down, 2: left, 3: right}.
+            messages: (B, N, M) float sent by each agent, or None for no communication.
+        """
+        cfg = self.config
+        b, n = state.batch_size, cfg.n_agents
+        if state.t >= cfg.n_steps:
+            raise RuntimeError(f"episode already finished after n_steps={cfg.n_steps}; call reset().")
+        if moves.shape != (b, n):
+            raise ValueError(f"moves must have shape ({b}, {n}); got {tuple(moves.shape)}.")
+        _, _, h, w = state.images.shape
+        corners = dynamics.move_windows(state.corners, moves.to(self.device), cfg.stride, h, w, cfg.window)
+        if messages is None:
+            inbox = torch.zeros_like(state.inbox)
+        else:
+            inbox = dynamics.route_messages(messages.to(self.device), self.adjacency)
+        return replace(state, corners=corners, inbox=inbox, t=state.t + 1,
+                       path=torch.cat([state.path, corners[:, None]], dim=1))
+
+    def done(self, state: SimState) -> bool:
+        return state.t >= self.config.n_steps
+
+    def reward(self, state: SimState, probs: Tensor) -> Tensor:
+        """r_tau = -L(p_bar - e_i) per episode, (B,), differentiable in ``probs`` (B, N, K)."""
+        return dynamics.episode_reward(probs, state.labels, self.config.reward_loss)
