@@ -1,0 +1,103 @@
+"""The ``masimu`` command line: datasets, train, unlearn, render.
+
+Errors are printed as one line (no traceback) unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from masimu_env import datasets
+
+    status = getattr(datasets, "dataset_status", None)
+    print(f"{'name':<10} {'found':<6} where")
+    for name in datasets.available():
+        if status is None:
+            print(f"{name:<10} {'?':<6} (status helper not available)")
+            continue
+        info = status(name, root=args.root if args.root else None)
+        found = "yes" if info.get("found") else "no"
+        where = info.get("root") or "(embedded)"
+        detail = info.get("detail", "")
+        print(f"{name:<10} {found:<6} {where}" + (f"  [{detail}]" if detail else ""))
+    print("\nSet MASIMU_DATA to a folder with one sub-folder per dataset (e.g. $MASIMU_DATA/mnist/MNIST/raw/...).")
+    return 0
+
+
+def _cmd_train(argv: Sequence[str]) -> int:
+    from agents.train import train_main
+
+    return int(train_main(list(argv)) or 0)
+
+
+def _cmd_unlearn(argv: Sequence[str]) -> int:
+    from unlearning.experiment import unlearn_main
+
+    return int(unlearn_main(list(argv)) or 0)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    import masimu_env
+    from masimu_env.api.render import save_episode_gif
+
+    env = masimu_env.parallel_env(args.dataset, root=args.root, render_mode="rgb_array")
+    policy = None
+    if args.checkpoint:
+        from agents import MAReinforce
+        from agents.pettingzoo_policy import PettingZooPolicy
+
+        policy = PettingZooPolicy(MAReinforce.load(args.checkpoint), env)
+    path = save_episode_gif(env, args.out, policy=policy, seed=args.seed)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="masimu", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("datasets", help="list datasets, where each is looked for, whether it was found")
+    p.add_argument("--root", default=None, help="check this folder instead of $MASIMU_DATA/<name>")
+    sub.add_parser("train", help="train the MA-REINFORCE classifier (see `masimu train --help`)", add_help=False)
+    sub.add_parser("unlearn", help="run and compare unlearning methods (see `masimu unlearn --help`)", add_help=False)
+    p = sub.add_parser("render", help="write an episode GIF of a random or trained policy")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--root", default=None)
+    p.add_argument("--checkpoint", default=None, help="MAReinforce checkpoint; random policy when omitted")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="episode.gif")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``masimu`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or bool(os.environ.get("MASIMU_DEBUG"))
+    argv_wo_debug = [a for a in argv if a != "--debug"]
+    try:
+        if argv_wo_debug and argv_wo_debug[0] in ("train", "unlearn"):
+            runner = _cmd_train if argv_wo_debug[0] == "train" else _cmd_unlearn
+            return runner(argv_wo_debug[1:])
+        args = build_parser().parse_args(argv)
+        if args.command == "datasets":
+            return _cmd_datasets(args)
+        if args.command == "render":
+            return _cmd_render(args)
+        return 2
+    except KeyboardInterrupt:
+        print("masimu: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the CLI's contract is one clear line per error
+        if debug:
+            raise
+        print(f"masimu: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
