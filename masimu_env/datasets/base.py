@@ -23,6 +23,11 @@ class ImageDataset:
         classes: class names, index = label.
         groups: (n,) numpy array of group ids (e.g. HAM10000 ``lesion_id``) or ``None``.
         sources: optional per-image description (file path or array index) used in errors.
+
+    Construct with exactly one of ``images=`` ((n, C, H, W) uint8 tensor, in memory) or
+    ``loader=`` (index -> (C, H, W) uint8 tensor, lazy); a lazy dataset may also take
+    ``batch_loader=`` ((B,) int64 numpy indices -> (B, C, H, W) uint8) to build batches faster
+    (parallel decoding, slicing a memory-mapped cache).
     """
 
     def __init__(
@@ -33,6 +38,7 @@ class ImageDataset:
         *,
         images: Tensor | None = None,
         loader: Callable[[int], Tensor] | None = None,
+        batch_loader: Callable[[np.ndarray], Tensor] | None = None,
         groups: np.ndarray | None = None,
         sources: Sequence[str] | None = None,
         image_shape: tuple[int, int, int] | None = None,
@@ -64,6 +70,7 @@ class ImageDataset:
         self.split = split
         self._images = images
         self._loader = loader
+        self._batch_loader = batch_loader if images is None else None
 
     # --- sequence protocol ---
     def __len__(self) -> int:
@@ -99,6 +106,8 @@ class ImageDataset:
             raise IndexError(f"indices must lie in [0, {n}) for {self.name}; got range [{int(idx.min())}, {int(idx.max())}].")
         if self._images is not None:
             images = self._images[idx]
+        elif self._batch_loader is not None:
+            images = self._batch_loader(idx.numpy())
         else:
             items = [self._loader(int(i)) for i in idx]  # type: ignore[misc]
             shapes = {tuple(t.shape) for t in items}
@@ -125,8 +134,9 @@ class ImageDataset:
         if self._images is not None:
             return ImageDataset(self.name, self.labels[idx], self.classes, images=self._images[torch.as_tensor(idx)],
                                 groups=groups, sources=sources, split=self.split)
-        loader = self._loader
+        loader, batch_loader = self._loader, self._batch_loader
         return ImageDataset(self.name, self.labels[idx], self.classes, loader=lambda i: loader(int(idx[i])),  # type: ignore[misc]
+                            batch_loader=(lambda ix: batch_loader(idx[ix])) if batch_loader is not None else None,
                             groups=groups, sources=sources, image_shape=self.image_shape, split=self.split)
 
     def __repr__(self) -> str:

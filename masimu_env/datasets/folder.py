@@ -1,0 +1,123 @@
+"""Image trees ``root/<class>/<image>``: the generic ``folder`` reader and NWPU-RESISC45."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import ImageDataset
+from .images import IMAGE_EXTENSIONS, file_dataset
+from .sources import missing_data_error
+from .splits import check_split, select_split, train_test_indices
+
+RESISC_FOLDER = "NWPU-RESISC45"
+
+
+def scan_class_tree(folder: Path, name: str, classes: list[str] | None = None
+                    ) -> tuple[list[str], np.ndarray, list[str]]:
+    """List the images of a ``folder/<class>/<image>`` tree.
+
+    Args:
+        folder: the tree's root.
+        name: dataset name for messages.
+        classes: fixed class list (labels index into it); ``None`` = sorted sub-folder names.
+
+    Returns:
+        paths (sorted by class, then file name), (n,) int64 labels, class names.
+
+    Raises:
+        FileNotFoundError: no class folders, or a class folder without images.
+    """
+    if not folder.is_dir():
+        raise missing_data_error(name, folder, "folder not found")
+    found = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+    if not found:
+        raise missing_data_error(name, folder, "no class sub-folders; expected one sub-folder per class holding "
+                                               f"{'/'.join(IMAGE_EXTENSIONS)} files")
+    if classes is None:
+        classes = found
+    paths: list[str] = []
+    labels: list[int] = []
+    skipped: list[str] = []
+    for cls in found:
+        entries = sorted((e for e in os.scandir(folder / cls) if e.is_file() and not e.name.startswith(".")),
+                         key=lambda e: e.name)
+        images = [e.path for e in entries if e.name.lower().endswith(IMAGE_EXTENSIONS)]
+        skipped += [e.path for e in entries if not e.name.lower().endswith(IMAGE_EXTENSIONS)]
+        if not images:
+            raise FileNotFoundError(f"{name}: class folder '{folder / cls}' holds no image files "
+                                    f"({'/'.join(IMAGE_EXTENSIONS)}); remove it or add its images.")
+        paths += images
+        labels += [classes.index(cls)] * len(images)
+    if skipped:
+        warnings.warn(f"{name}: ignored {len(skipped)} non-image files under '{folder}', e.g. '{skipped[0]}'.",
+                      stacklevel=3)
+    return paths, np.asarray(labels, dtype=np.int64), list(classes)
+
+
+def _split_and_build(name: str, paths: list[str], labels: np.ndarray, classes: list[str], split: str,
+                     image_size: Any, mode: str, cache_dir: Any, test_fraction: float, split_seed: int) -> ImageDataset:
+    train, test = train_test_indices(labels, None, test_fraction=test_fraction, seed=split_seed)
+    idx = select_split(train, test, split)
+    return file_dataset(name, [paths[i] for i in idx], labels[idx], classes, split=split, image_size=image_size,
+                        mode=mode, cache_dir=cache_dir)
+
+
+def resisc45_folder(root: Path) -> Path:
+    """``root/NWPU-RESISC45`` when it exists, else ``root`` (pointing at the folder itself)."""
+    return root / RESISC_FOLDER if (root / RESISC_FOLDER).is_dir() else root
+
+
+def load_resisc45(root: Path, split: str = "train", image_size: Any = None, cache_dir: Any = None,
+                  test_fraction: float = 0.15, split_seed: int = 0) -> ImageDataset:
+    """Read NWPU-RESISC45 (``NWPU-RESISC45/<class>/<class>_NNN.jpg``), classes = sorted folder names found.
+
+    There is no official split: train/test is a seeded stratified split with
+    ``ceil(n * test_fraction)`` test images (26,775 / 4,725 on the full 31,500).
+
+    Args:
+        root: folder holding ``NWPU-RESISC45/``, or that folder itself.
+        split: "train", "test" or "all".
+        image_size: int or (H, W) to resize to on decode; ``None`` keeps 256x256.
+        cache_dir: folder for the decoded-array cache (see :mod:`.images`); ``None`` decodes lazily.
+        test_fraction: share of each class held out for "test".
+        split_seed: seed of the train/test split.
+
+    Returns:
+        Lazy (or cache-backed) dataset of (3, H, W) uint8 RGB images.
+    """
+    check_split(split, "resisc45")
+    folder = resisc45_folder(root)
+    paths, labels, classes = scan_class_tree(folder, "resisc45")
+    return _split_and_build("resisc45", paths, labels, classes, split, image_size, "RGB", cache_dir,
+                            test_fraction, split_seed)
+
+
+def load_folder(root: Path, split: str = "train", image_size: Any = None, cache_dir: Any = None,
+                mode: str = "RGB", test_fraction: float = 0.15, split_seed: int = 0) -> ImageDataset:
+    """Read any ``root/<class>/<image>`` tree (classes = sorted folder names).
+
+    If ``root`` holds ``train/`` and ``test/`` sub-folders, each a class tree, they are the official
+    split; otherwise train/test is a seeded stratified split with ``ceil(n * test_fraction)`` test images.
+
+    Args:
+        mode: "RGB" (3 channels) or "L" (grey, 1 channel).
+        Others as in :func:`load_resisc45`.
+    """
+    check_split(split, "folder")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        names = sorted({e.name for part in ("train", "test") for e in os.scandir(root / part)
+                        if e.is_dir() and not e.name.startswith(".")})
+        parts = ["train", "test"] if split == "all" else [split]
+        scanned = [scan_class_tree(root / p, "folder", classes=names) for p in parts]
+        paths = sum((s[0] for s in scanned), [])
+        labels = np.concatenate([s[1] for s in scanned])
+        return file_dataset("folder", paths, labels, names, split=split, image_size=image_size, mode=mode,
+                            cache_dir=cache_dir)
+    paths, labels, classes = scan_class_tree(root, "folder")
+    return _split_and_build("folder", paths, labels, classes, split, image_size, mode, cache_dir,
+                            test_fraction, split_seed)
