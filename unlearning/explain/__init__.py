@@ -1,0 +1,23 @@
+"""LIME explanations at batch speed and the interpretable weight I_w (paper section 3).
+
+Independent of ``masimu_env``: works with any torch classifier mapping (B, C, H, W)
+float images in [0, 1] to logits.
+
+    coefs = lime_coefficients(model, images)                  # (B, rows*cols)
+    i_w = interpretable_weight(retain_coefs, forget_coefs)   # float in [0, 1]
+    GradientScaler(model).apply(i_w)                         # grad <- grad - i_w * grad
+"""
+
+from .cache import cache_key, model_fingerprint
+from .coefficients import Explanations, class_mean_coefficients, explain, lime_coefficients
+from .config import ExplainConfig, default_grid
+from .segmentation import grid_labels, grid_projection, project_to_grid, segment_images
+from .weight import (GradientScaler, cosine_similarity_matrix, interpretable_weight,
+                     interpretable_weight_tensor, scale_gradients)
+
+__all__ = [
+    "ExplainConfig", "Explanations", "GradientScaler", "cache_key", "class_mean_coefficients",
+    "cosine_similarity_matrix", "default_grid", "explain", "grid_labels", "grid_projection",
+    "interpretable_weight", "interpretable_weight_tensor", "lime_coefficients",
+    "model_fingerprint", "project_to_grid", "scale_gradients", "segment_images",
+]

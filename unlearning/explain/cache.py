@@ -1,0 +1,119 @@
+"""On-disk cache of LIME explanations, keyed by what determines them.
+
+Key = sha256 over: the model (class name plus every state_dict entry's name, dtype,
+shape and bytes), the images as passed (dtype, shape, bytes: the dataset content and the
+chosen indices), the explicit labels (or "predicted"), and every ``ExplainConfig`` field
+except ``batch_size`` (which changes only float rounding). A changed weight, image,
+index, label or setting therefore misses. A callable segmentation is keyed by its
+module, qualified name and repr: editing its body without renaming it does not
+invalidate old entries; clear the cache folder in that case.
+
+Writes are atomic (temporary file in the same folder, then ``os.replace``), so a crashed
+or concurrent writer never leaves a half-written entry under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .config import ExplainConfig
+
+_FORMAT_VERSION = 1
+
+
+def _update_with_tensor(digest: "hashlib._Hash", tensor: Tensor) -> None:
+    tensor = tensor.detach().cpu().contiguous()
+    digest.update(f"{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+    # A byte view works for every dtype (bfloat16 and bool included).
+    digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """sha256 hex digest of the model's class and state_dict (parameters and buffers)."""
+    digest = hashlib.sha256()
+    digest.update(f"{type(model).__module__}.{type(model).__qualname__}|".encode())
+    for name, value in sorted(model.state_dict().items()):
+        digest.update(f"{name}|".encode())
+        if isinstance(value, Tensor):
+            _update_with_tensor(digest, value)
+        else:
+            digest.update(repr(value).encode())
+    return digest.hexdigest()
+
+
+def images_fingerprint(images: Tensor | np.ndarray) -> str:
+    """sha256 hex digest of an image batch exactly as passed (dtype, shape, bytes)."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    digest = hashlib.sha256()
+    _update_with_tensor(digest, images)
+    return digest.hexdigest()
+
+
+def _config_description(config: ExplainConfig) -> dict:
+    fields = dataclasses.asdict(config)
+    fields.pop("batch_size")
+    segmentation = config.segmentation
+    if callable(segmentation):
+        name = getattr(segmentation, "__qualname__", type(segmentation).__qualname__)
+        fields["segmentation"] = (f"{getattr(segmentation, '__module__', '?')}.{name}"
+                                  f"|{segmentation!r}")
+    return fields
+
+
+def cache_key(model: nn.Module, images: Tensor | np.ndarray, labels: np.ndarray | None,
+              config: ExplainConfig) -> str:
+    """sha256 hex key of one explanation request (see the module docstring)."""
+    description = {
+        "version": _FORMAT_VERSION,
+        "model": model_fingerprint(model),
+        "images": images_fingerprint(images),
+        "labels": "predicted" if labels is None else np.asarray(labels, np.int64).tolist(),
+        "config": _config_description(config),
+    }
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
+
+
+def load_entry(cache_dir: str | os.PathLike, key: str) -> dict[str, np.ndarray] | None:
+    """The arrays stored under ``key``, or None on a miss.
+
+    An unreadable entry (e.g. a disk filled mid-copy by another tool) is reported with a
+    warning and treated as a miss; it is overwritten by the next ``store_entry``.
+    """
+    path = Path(cache_dir) / f"{key}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, EOFError) as error:
+        warnings.warn(f"Ignoring unreadable LIME cache entry {path}: {error}", stacklevel=2)
+        return None
+
+
+def store_entry(cache_dir: str | os.PathLike, key: str, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` under ``key`` atomically; returns the entry's path."""
+    folder = Path(cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{key}.npz"
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return final

@@ -1,0 +1,113 @@
+"""ExplainConfig: every setting that changes a LIME explanation, validated once.
+
+The cache key is built from this config (see ``cache.py``), so a field that alters
+the coefficients must live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+import numpy as np
+
+BACKENDS = ("fast", "lime")
+SEGMENTATIONS = ("grid", "slic", "quickshift")
+
+SegmentationFn = Callable[[np.ndarray], np.ndarray]
+"""Maps one (H, W, 3) float64 image in [0, 1] to an (H, W) integer label map."""
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """Settings of one LIME run (both backends read the same fields)."""
+
+    backend: str = "fast"
+    """"fast" (batched torch, this package) or "lime" (the reference `lime` package)."""
+    segmentation: Union[str, SegmentationFn] = "grid"
+    """"grid" (default: same cells in every image, so coefficient vectors are comparable
+    across images), "slic", "quickshift" (lime's own default), or a callable taking an
+    (H, W, 3) float64 image in [0, 1] and returning an (H, W) integer label map."""
+    num_samples: int = 1000
+    """Perturbed samples per image (lime's default, 1000); the first is the unperturbed image."""
+    grid: tuple[int, int] | None = None
+    """(rows, cols) of the output grid and of the "grid" segmentation; None picks
+    4x4 for images whose larger side is <= 32 px, 8x8 otherwise (see ``default_grid``)."""
+    batch_size: int = 256
+    """Perturbed images per classifier call."""
+    kernel_width: float = 0.25
+    """Width of lime's kernel sqrt(exp(-d^2 / width^2)) on the cosine distance d."""
+    ridge_alpha: float = 1.0
+    """L2 penalty of the weighted ridge regression (lime's default Ridge(alpha=1))."""
+    seed: int = 0
+    """Image i of a call draws its perturbations from numpy RandomState(seed + i)."""
+    slic_segments: int | None = None
+    """Target number of SLIC superpixels; None uses the grid's cell count."""
+    slic_compactness: float = 10.0
+    """SLIC colour/space trade-off (skimage's default)."""
+    quickshift_kernel_size: float = 4.0
+    """Quickshift kernel size (lime's default 4)."""
+    quickshift_max_dist: float = 200.0
+    """Quickshift cut-off distance (lime's default 200)."""
+    quickshift_ratio: float = 0.2
+    """Quickshift colour/space ratio (lime's default 0.2)."""
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"ExplainConfig.backend must be one of {', '.join(BACKENDS)}; "
+                             f"got {self.backend!r}.")
+        if isinstance(self.segmentation, str):
+            if self.segmentation not in SEGMENTATIONS:
+                raise ValueError(
+                    f"ExplainConfig.segmentation must be one of {', '.join(SEGMENTATIONS)} "
+                    f"or a callable (H, W, 3) image -> (H, W) int labels; "
+                    f"got {self.segmentation!r}.")
+        elif not callable(self.segmentation):
+            raise TypeError("ExplainConfig.segmentation must be a string or a callable; "
+                            f"got {type(self.segmentation).__name__}.")
+        if not isinstance(self.num_samples, int) or self.num_samples < 2:
+            raise ValueError("ExplainConfig.num_samples must be an int >= 2 (the unperturbed "
+                             f"image plus at least one perturbation); got {self.num_samples!r}.")
+        if self.grid is not None:
+            if (not isinstance(self.grid, tuple) or len(self.grid) != 2
+                    or not all(isinstance(g, int) and g >= 1 for g in self.grid)):
+                raise ValueError("ExplainConfig.grid must be None or a (rows, cols) tuple of "
+                                 f"ints >= 1; got {self.grid!r}.")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"ExplainConfig.batch_size must be an int >= 1; got {self.batch_size!r}.")
+        if not self.kernel_width > 0:
+            raise ValueError(f"ExplainConfig.kernel_width must be > 0; got {self.kernel_width!r}.")
+        if not self.ridge_alpha > 0:
+            # alpha > 0 keeps every ridge system invertible (a superpixel that is never
+            # switched off, or the zero padding of the fast backend, gets coefficient 0).
+            raise ValueError(f"ExplainConfig.ridge_alpha must be > 0; got {self.ridge_alpha!r}.")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"ExplainConfig.seed must be an int >= 0; got {self.seed!r}.")
+        if self.slic_segments is not None and (not isinstance(self.slic_segments, int)
+                                               or self.slic_segments < 1):
+            raise ValueError("ExplainConfig.slic_segments must be None or an int >= 1; "
+                             f"got {self.slic_segments!r}.")
+        for name in ("slic_compactness", "quickshift_kernel_size", "quickshift_max_dist",
+                     "quickshift_ratio"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ExplainConfig.{name} must be > 0; got {getattr(self, name)!r}.")
+
+    def grid_for(self, height: int, width: int) -> tuple[int, int]:
+        """The output grid for an image of this size (``grid`` or the default)."""
+        grid = self.grid if self.grid is not None else default_grid(height, width)
+        if grid[0] > height or grid[1] > width:
+            raise ValueError(f"ExplainConfig.grid {grid} has more cells than the "
+                             f"{height}x{width} image has pixels per side; pass a smaller grid.")
+        return grid
+
+
+def default_grid(height: int, width: int) -> tuple[int, int]:
+    """Default grid: 4x4 up to 32 px (MNIST/CIFAR: 7-8 px cells), else 8x8.
+
+    Small images get few, large cells so that each of the ``num_samples`` perturbations
+    switches off a visible part of the object and the 16-feature ridge regression is well
+    determined; large images (HAM10000 450x600, RESISC45 256x256, or reduced copies)
+    get 64 cells, fine enough to tell lesion from background.
+    """
+    side = 4 if max(height, width) <= 32 else 8
+    return (min(side, height), min(side, width))

@@ -1,0 +1,200 @@
+"""Batched torch LIME: the algorithm of ``lime.lime_image`` for many images per call.
+
+Per image it does what ``LimeImageExplainer.explain_instance`` does with
+``hide_color=None`` and ``feature_selection='auto'``/``num_features=100000`` (which keeps
+every superpixel), but vectorised:
+
+1. fill colour of each superpixel = its mean colour (lime's ``fudged_image``);
+2. perturbation matrix z (num_samples x F) from ``RandomState(seed + i).randint(0, 2, ...)``,
+   first row all ones -- the same draws lime makes;
+3. perturbed images are built on the device for many images at once and classified in
+   batches of ``batch_size``; the target is the softmax probability of the explained class;
+4. kernel sqrt(exp(-d^2 / width^2)) of the cosine distance d between z and the all-ones row;
+5. weighted ridge regression with intercept (sklearn ``Ridge(alpha)`` semantics), solved in
+   closed form for all images at once with ``torch.linalg.solve``.
+
+Images with different superpixel counts are padded with all-zero columns of z; a zero
+column is zero after centring too, so with alpha > 0 its coefficient is exactly 0 and
+the others are unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ._inputs import (check_label_range, class_probabilities, evaluating,
+                      perturbation_matrix, predicted_labels)
+from .config import ExplainConfig
+
+# Upper bounds on elements held at once per block of images (float32 images, bool z).
+_MAX_BLOCK_PIXELS = 2 ** 25
+_MAX_BLOCK_Z = 2 ** 26
+
+
+@dataclass(frozen=True)
+class SuperpixelCoefficients:
+    """LIME output per image, before projection onto a grid."""
+
+    coefs: np.ndarray
+    """(B, F_max) float64; image b's superpixel f coefficient, zero for f >= num_segments[b]."""
+    intercepts: np.ndarray
+    """(B,) float64 ridge intercepts."""
+    labels: np.ndarray
+    """(B,) int64 class that was explained."""
+    num_segments: np.ndarray
+    """(B,) int64 superpixels per image."""
+
+
+def kernel_weights(num_on: Tensor, num_segments: Tensor, kernel_width: float) -> Tensor:
+    """lime's sample weights from the cosine distance to the all-ones row.
+
+    For a 0/1 row z with k ones out of F, cos(z, 1) = k / (sqrt(k) sqrt(F)) = sqrt(k / F)
+    (0 for k = 0, as sklearn's cosine distance treats zero vectors).
+
+    Args:
+        num_on: (B, S) float64, ones per perturbation row.
+        num_segments: (B,) float64, F per image.
+        kernel_width: lime's kernel width.
+
+    Returns:
+        (B, S) float64 weights sqrt(exp(-d^2 / width^2)).
+    """
+    distance = 1.0 - torch.sqrt(num_on / num_segments[:, None])
+    return torch.sqrt(torch.exp(-(distance ** 2) / kernel_width ** 2))
+
+
+def weighted_ridge(features: Tensor, targets: Tensor, weights: Tensor,
+                   alpha: float) -> tuple[Tensor, Tensor]:
+    """Batched weighted ridge regression with an unpenalised intercept.
+
+    Solves, per problem b, what ``sklearn.linear_model.Ridge(alpha, fit_intercept=True)
+    .fit(X, y, sample_weight=w)`` solves: centre X and y by their w-weighted means, then
+    (Xc^T W Xc + alpha I) coef = Xc^T W yc and intercept = y_mean - x_mean . coef.
+
+    Args:
+        features: (B, S, F) float64.
+        targets: (B, S) float64.
+        weights: (B, S) float64, positive.
+        alpha: L2 penalty, > 0.
+
+    Returns:
+        ((B, F) float64 coefficients, (B,) float64 intercepts).
+    """
+    total = weights.sum(dim=1, keepdim=True)                                  # (B, 1)
+    feature_mean = (weights[..., None] * features).sum(dim=1) / total         # (B, F)
+    target_mean = (weights * targets).sum(dim=1) / total[:, 0]                # (B,)
+    centred = features - feature_mean[:, None, :]
+    weighted = centred * weights[..., None]
+    gram = weighted.transpose(1, 2) @ centred
+    gram = gram + alpha * torch.eye(features.shape[2], dtype=gram.dtype, device=gram.device)
+    rhs = weighted.transpose(1, 2) @ (targets - target_mean[:, None])[..., None]
+    coefs = torch.linalg.solve(gram, rhs)[..., 0]
+    intercepts = target_mean - (feature_mean * coefs).sum(dim=1)
+    return coefs, intercepts
+
+
+def segment_means(images: Tensor, segments: Tensor, max_segments: int) -> Tensor:
+    """Each pixel replaced by its superpixel's mean colour (lime's ``fudged_image``).
+
+    Args:
+        images: (B, C, H, W) float64.
+        segments: (B, H, W) int64, ids < max_segments.
+        max_segments: F_max.
+
+    Returns:
+        (B, C, H, W) float64.
+    """
+    batch, channels, height, width = images.shape
+    flat_ids = (segments.reshape(batch, -1)
+                + torch.arange(batch, device=segments.device)[:, None] * max_segments).reshape(-1)
+    counts = torch.bincount(flat_ids, minlength=batch * max_segments).to(torch.float64)
+    pixels = images.permute(1, 0, 2, 3).reshape(channels, -1)                 # (C, B*H*W)
+    sums = torch.zeros(channels, batch * max_segments, dtype=torch.float64)
+    sums.index_add_(1, flat_ids, pixels)
+    means = sums / counts.clamp(min=1.0)                                       # empty ids unused
+    return means[:, flat_ids].reshape(channels, batch, height, width).permute(1, 0, 2, 3)
+
+
+def explain_fast(model: nn.Module, images: Tensor, labels: np.ndarray | None,
+                 segments: np.ndarray, config: ExplainConfig,
+                 device: torch.device) -> SuperpixelCoefficients:
+    """LIME coefficients of many images with batched torch.
+
+    Args:
+        model: maps (N, C, H, W) float32 in [0, 1] to (N, K) logits; lives on ``device``.
+        images: (B, C, H, W) float64 CPU in [0, 1].
+        labels: (B,) int64 classes to explain, or None for the predicted class.
+        segments: (B, H, W) int64, ids 0 .. F_b - 1 per image.
+        config: num_samples, batch_size, kernel_width, ridge_alpha and seed are read.
+        device: where perturbed images are built and the model runs.
+
+    Returns:
+        Per-superpixel coefficients, intercepts and explained labels.
+    """
+    batch, channels, height, width = images.shape
+    num_samples = config.num_samples
+    num_segments = segments.reshape(batch, -1).max(axis=1).astype(np.int64) + 1
+    max_segments = int(num_segments.max())
+    if labels is None:
+        labels, _ = predicted_labels(model, images, device, config.batch_size)
+    block = max(1, min(batch, _MAX_BLOCK_PIXELS // (channels * height * width),
+                       _MAX_BLOCK_Z // (num_samples * max_segments)))
+
+    all_coefs, all_intercepts = [], []
+    checked_labels = False
+    for first in range(0, batch, block):
+        last = min(batch, first + block)
+        n_images = last - first
+        # --- perturbations (identical draws to lime's data_labels) ---
+        z = np.zeros((n_images, num_samples, max_segments), dtype=bool)
+        for i in range(n_images):
+            z[i, :, :num_segments[first + i]] = perturbation_matrix(
+                num_samples, int(num_segments[first + i]), config.seed + first + i)
+        z_cpu = torch.from_numpy(z)
+        segments_cpu = torch.from_numpy(segments[first:last])
+        fill = segment_means(images[first:last], segments_cpu, max_segments)
+        # --- classify perturbed images in batches that may span several images ---
+        z_device = z_cpu.to(device)
+        segments_device = segments_cpu.to(device)
+        images_device = images[first:last].to(device=device, dtype=torch.float32)
+        fill_device = fill.to(device=device, dtype=torch.float32)
+        block_labels = torch.from_numpy(labels[first:last]).to(device)
+        targets = torch.empty(n_images * num_samples, dtype=torch.float64, device=device)
+        buffer = torch.empty((min(config.batch_size, n_images * num_samples), channels,
+                              height, width), dtype=torch.float32, device=device)
+        with evaluating(model):
+            for start in range(0, n_images * num_samples, config.batch_size):
+                end = min(start + config.batch_size, n_images * num_samples)
+                position = start
+                while position < end:
+                    image, sample = divmod(position, num_samples)
+                    count = min(num_samples - sample, end - position)
+                    keep = z_device[image, sample:sample + count][:, segments_device[image]]
+                    offset = position - start
+                    torch.where(keep[:, None], images_device[image], fill_device[image],
+                                out=buffer[offset:offset + count])
+                    position += count
+                probs = class_probabilities(model, buffer[:end - start])
+                if not checked_labels:
+                    check_label_range(labels, probs.shape[1])
+                    checked_labels = True
+                owner = torch.arange(start, end, device=device) // num_samples
+                targets[start:end] = probs[torch.arange(end - start, device=device),
+                                           block_labels[owner]]
+        # --- weighted ridge, all images of the block at once ---
+        features = z_cpu.to(torch.float64)
+        counts = torch.from_numpy(num_segments[first:last]).to(torch.float64)
+        weights = kernel_weights(features.sum(dim=2), counts, config.kernel_width)
+        coefs, intercepts = weighted_ridge(features, targets.cpu().view(n_images, num_samples),
+                                           weights, config.ridge_alpha)
+        all_coefs.append(coefs)
+        all_intercepts.append(intercepts)
+
+    return SuperpixelCoefficients(coefs=torch.cat(all_coefs).numpy(),
+                                  intercepts=torch.cat(all_intercepts).numpy(),
+                                  labels=labels.astype(np.int64),
+                                  num_segments=num_segments)
