@@ -1,0 +1,146 @@
+"""Image-tree readers (resisc45, folder) on fixture JPEG/PNG trees: lazy decode, resize, cache, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from masimu_env.datasets import CorruptFileError, load
+
+
+def colour_of(image: torch.Tensor) -> np.ndarray:
+    return image.float().mean(dim=(1, 2)).numpy()
+
+
+def test_resisc45_layout_classes_and_stratified_split(make_tree):
+    root = make_tree(per_class=20, name="NWPU-RESISC45").parent
+    train = load("resisc45", root=root, split="train")
+    test = load("resisc45", root=root, split="test")
+    assert train.classes == ["airplane", "beach", "cloud"]
+    assert (len(train), len(test)) == (51, 9)  # ceil(0.15 * 60) = 9, 3 per class
+    assert np.bincount(test.labels).tolist() == [3, 3, 3]
+    assert not set(train.sources) & set(test.sources)
+    assert len(load("resisc45", root=root, split="all")) == 60
+    # root may also point at the NWPU-RESISC45 folder itself
+    inner = load("resisc45", root=root / "NWPU-RESISC45", split="test")
+    assert inner.sources == test.sources
+
+
+def test_images_match_labels_and_batches(make_tree, class_colours):
+    root = make_tree(per_class=6, size=(20, 24))
+    ds = load("folder", root=root, split="all")
+    assert not ds.in_memory and ds.image_shape == (3, 20, 24)
+    images, labels = ds.get_batch(np.arange(len(ds)))
+    assert images.shape == (18, 3, 20, 24) and images.dtype == torch.uint8
+    for image, label in zip(images, labels.tolist()):
+        assert np.abs(colour_of(image) - class_colours[label]).max() < 4  # JPEG of a flat colour
+    single, label = ds[7]
+    assert torch.equal(single, images[7]) and label == int(labels[7])
+
+
+def test_image_size_resizes_on_decode(make_tree):
+    ds = load("resisc45", root=make_tree(size=(40, 48)), split="test", image_size=16)
+    assert ds.image_shape == (3, 16, 16)
+    assert ds.get_batch([0, 1, 2])[0].shape == (3, 3, 16, 16)
+    rect = load("resisc45", root=make_tree(size=(40, 48), name="t2"), split="test", image_size=(10, 30))
+    assert rect[0][0].shape == (3, 10, 30)
+
+
+def test_cache_written_once_and_reused(make_tree, tmp_path, monkeypatch):
+    root = make_tree(per_class=5)
+    cache = tmp_path / "cache"
+    lazy = load("resisc45", root=root, split="all", image_size=12)
+    reference = lazy.get_batch(range(15))[0]
+    first = load("resisc45", root=root, split="all", image_size=12, cache_dir=cache)
+    files = list(cache.glob("*.npy"))
+    assert len(files) == 1 and not list(cache.glob(".*tmp"))
+    assert torch.equal(first.get_batch(range(15))[0], reference)
+
+    import masimu_env.datasets.images as images_mod
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("decoded although a cache exists")
+
+    monkeypatch.setattr(images_mod, "decode_image", no_decode)
+    second = load("resisc45", root=root, split="all", image_size=12, cache_dir=cache)
+    assert torch.equal(second.get_batch(range(15))[0], reference)
+    assert torch.equal(second[4][0], reference[4])
+    sub = second.subset([3, 1])
+    assert torch.equal(sub.get_batch([0, 1])[0], reference[[3, 1]])
+
+
+def test_cache_is_rebuilt_when_a_file_changes(make_tree, tmp_path, image_writer):
+    root = make_tree(per_class=3)
+    cache = tmp_path / "cache"
+    load("folder", root=root, split="all", cache_dir=cache)
+    image_writer(root / "beach" / "beach_001.jpg", label=2)
+    ds = load("folder", root=root, split="all", cache_dir=cache)
+    assert len(list(cache.glob("*.npy"))) == 2
+    fresh = load("folder", root=root, split="all")
+    assert torch.equal(ds.get_batch(range(9))[0], fresh.get_batch(range(9))[0])
+
+
+def test_native_size_cache_refuses_mixed_sizes(make_tree, tmp_path, image_writer):
+    root = make_tree(per_class=3, size=(20, 24))
+    image_writer(root / "cloud" / "cloud_999.jpg", label=2, size=(30, 30))
+    with pytest.raises(ValueError, match="pass image_size="):
+        load("folder", root=root, split="all", cache_dir=tmp_path / "c")
+    ds = load("folder", root=root, split="all")
+    with pytest.raises(ValueError, match="pass image_size="):
+        ds.get_batch(np.arange(len(ds)))
+    assert load("folder", root=root, split="all", image_size=8).get_batch(np.arange(10))[0].shape == (10, 3, 8, 8)
+
+
+def test_folder_train_test_subfolders_are_the_official_split(make_tree, tmp_path):
+    make_tree(classes=("a", "b"), per_class=4, name="split/train")
+    make_tree(classes=("a", "b", "c"), per_class=2, name="split/test")
+    root = tmp_path / "split"
+    train = load("folder", root=root, split="train")
+    test = load("folder", root=root, split="test")
+    assert train.classes == test.classes == ["a", "b", "c"]
+    assert (len(train), len(test), len(load("folder", root=root, split="all"))) == (8, 6, 14)
+    assert np.bincount(test.labels).tolist() == [2, 2, 2]
+
+
+def test_folder_png_and_grey_mode(make_tree):
+    ds = load("folder", root=make_tree(ext="png", per_class=2), split="all", mode="L")
+    assert ds[0][0].shape == (1, 20, 24)
+
+
+def test_truncated_jpeg_names_the_file(make_tree):
+    root = make_tree(per_class=4)
+    bad = root / "beach" / "beach_002.jpg"
+    bad.write_bytes(bad.read_bytes()[:200])
+    ds = load("folder", root=root, split="all")
+    index = ds.sources.index(str(bad))
+    with pytest.raises(CorruptFileError, match="beach_002.jpg"):
+        ds[index]
+    with pytest.raises(CorruptFileError, match="beach_002.jpg"):
+        ds.get_batch(np.arange(len(ds)))
+
+
+def test_not_an_image_names_the_file(make_tree, tmp_path):
+    root = make_tree(per_class=3)
+    (root / "cloud" / "cloud_001.jpg").write_text("hello")
+    with pytest.raises(CorruptFileError, match="cloud_001.jpg"):
+        load("folder", root=root, split="all", cache_dir=tmp_path / "cache")
+
+
+def test_empty_class_folder_and_no_classes(make_tree, tmp_path):
+    root = make_tree(per_class=3)
+    (root / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty"):
+        load("resisc45", root=root)
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(FileNotFoundError, match="no class sub-folders") as err:
+        load("resisc45", root=tmp_path / "flat")
+    assert "torchgeo" in str(err.value)
+
+
+def test_non_image_files_are_reported(make_tree):
+    root = make_tree(per_class=3)
+    (root / "beach" / "notes.txt").write_text("x")
+    with pytest.warns(UserWarning, match="ignored 1 non-image files"):
+        ds = load("folder", root=root, split="all")
+    assert len(ds) == 9
