@@ -1,0 +1,179 @@
+"""The ``load`` entry point: names, root resolution, options, digits, download (monkeypatched), status."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import masimu_env.datasets as datasets
+from masimu_env.datasets import available, dataset_status, from_arrays, load, reader_options
+
+
+def test_available_names():
+    assert available() == ["cifar10", "digits", "folder", "ham10000", "mnist", "resisc45"]
+
+
+def test_unknown_name_lists_known_names():
+    with pytest.raises(ValueError, match="Unknown dataset 'cub'; available: cifar10, digits, folder, ham10000"):
+        load("cub")
+    with pytest.raises(ValueError, match="available: "):
+        dataset_status("cub")
+
+
+def test_unknown_option_lists_accepted_ones(make_mnist):
+    with pytest.raises(TypeError, match="mnist accepts: none"):
+        load("mnist", root=make_mnist(), cache_dir="/tmp/x")
+    with pytest.raises(TypeError, match="cache_dir, missing"):
+        load("ham10000", root="/nowhere", colour="rgb")
+    assert "cache_dir" in reader_options("resisc45")
+
+
+@pytest.mark.parametrize("split", ["val", "TRAIN", ""])
+def test_bad_split(split):
+    with pytest.raises(ValueError, match="split must be one of"):
+        load("digits", split=split)
+
+
+@pytest.mark.parametrize("size, error", [(0, ValueError), ((8,), TypeError), (2.5, TypeError), ((4, -1), ValueError)])
+def test_bad_image_size(size, error):
+    with pytest.raises(error, match="image_size"):
+        load("digits", image_size=size)
+
+
+def test_digits_default():
+    train, test, both = (load("digits", split=s) for s in ("train", "test", "all"))
+    assert (len(train), len(test), len(both)) == (1527, 270, 1797)
+    image, label = train[0]
+    assert image.dtype == torch.uint8 and image.shape == (1, 8, 8) and 0 <= label < 10
+    assert train.num_classes == 10 and train.image_shape == (1, 8, 8) and train.groups is None
+    big = load("digits", split="test", image_size=32)
+    assert big.get_batch([0, 1])[0].shape == (2, 1, 32, 32)
+    assert np.array_equal(big.labels, test.labels)
+    with pytest.raises(ValueError, match="drop root="):
+        load("digits", root="/data")
+
+
+def test_root_resolution_env_then_default(make_mnist, tmp_path, monkeypatch):
+    root = make_mnist(splits=("test",))
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.move(str(root), data / "mnist")
+    monkeypatch.setenv("MASIMU_DATA", str(data))
+    assert len(load("mnist", split="test")) == 20
+    assert dataset_status("mnist")["root"] == str(data / "mnist")
+    monkeypatch.delenv("MASIMU_DATA")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(FileNotFoundError) as err:
+        load("mnist", split="test")
+    expected = tmp_path / "home" / ".cache" / "masimu" / "data" / "mnist"
+    assert str(expected) in str(err.value) and "MASIMU_DATA" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "resisc45", "ham10000", "folder"])
+def test_missing_root_names_path_source_license(name, tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        load(name, root=tmp_path / "absent")
+    message = str(err.value)
+    assert str(tmp_path / "absent") in message and "Get it from" in message and "License" in message
+
+
+@pytest.mark.parametrize("name, words", [("ham10000", ["DBW86T", "CC BY-NC-SA 4.0"]),
+                                         ("resisc45", ["torchgeo", "Cheng"]), ("folder", ["your own"])])
+def test_download_refused_where_no_downloader(name, words, tmp_path):
+    with pytest.raises(ValueError, match="cannot be downloaded") as err:
+        load(name, root=tmp_path, download=True)
+    assert all(w in str(err.value) for w in words)
+
+
+def test_mnist_download_uses_torchvision_downloader(monkeypatch, tmp_path, idx_writer):
+    import torchvision.datasets.utils as tv_utils
+    from torchvision.datasets import MNIST
+
+    calls = []
+
+    def fake_download(url, download_root, filename=None, md5=None, **kwargs):
+        calls.append((url, filename, md5))
+        staging = tmp_path / "staging"
+        kind = "labels" if "labels" in filename else "images"
+        array = np.arange(5, dtype=np.uint8) if kind == "labels" else np.full((5, 28, 28), 9, np.uint8)
+        gz = idx_writer(staging / filename[:-3], array, True)
+        Path(download_root).mkdir(parents=True, exist_ok=True)
+        shutil.copy(gz, Path(download_root) / filename)
+        tv_utils.extract_archive(str(Path(download_root) / filename), download_root)
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_download)
+    root = tmp_path / "mnist"
+    ds = load("mnist", root=root, split="test", download=True)
+    assert len(ds) == 5 and ds.labels.tolist() == [0, 1, 2, 3, 4]
+    assert (root / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+    md5s = dict(MNIST.resources)
+    assert [c[1] for c in calls] == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert all(c[0].startswith(MNIST.mirrors[0]) and c[2] == md5s[c[1]] for c in calls)
+    load("mnist", root=root, split="test", download=True)  # files present: nothing fetched again
+    assert len(calls) == 2
+
+
+def test_mnist_download_failure_is_reported(monkeypatch, tmp_path):
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(url, download_root, filename=None, md5=None, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", offline)
+    with pytest.raises(RuntimeError, match="could not download t10k-images-idx3-ubyte.gz.*network unreachable"):
+        load("mnist", root=tmp_path / "m", split="test", download=True)
+
+
+def test_cifar_download_uses_torchvision_downloader(monkeypatch, tmp_path, make_cifar):
+    import torchvision.datasets.utils as tv_utils
+    from torchvision.datasets import CIFAR10
+
+    source = make_cifar(n=10) / "cifar-10-batches-py"
+    calls = []
+
+    def fake_download(url, download_root, filename=None, md5=None, **kwargs):
+        calls.append((url, filename, md5))
+        archive = Path(download_root) / filename
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(source, arcname="cifar-10-batches-py")
+        tv_utils.extract_archive(str(archive), download_root)
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_download)
+    ds = load("cifar10", root=tmp_path / "c10", split="train", download=True)
+    assert len(ds) == 50 and calls == [(CIFAR10.url, CIFAR10.filename, CIFAR10.tgz_md5)]
+
+
+def test_status_reports_found_and_missing(make_mnist, make_ham, tmp_path):
+    root = make_mnist(splits=("test",))
+    status = dataset_status("mnist", root=root)
+    assert status["found"] is True and "splits available: test" in status["detail"]
+    assert "missing train" in status["detail"] and status["root"] == str(root)
+    absent = dataset_status("ham10000", root=tmp_path / "nothing")
+    assert absent["found"] is False and "does not exist" in absent["detail"] and "CC BY-NC-SA" in absent["license"]
+    ham_root, rows = make_ham(images=4)
+    ham = dataset_status("ham10000", root=ham_root)
+    assert ham["found"] is True and f"{len(rows)} rows; 4 images" in ham["detail"]
+    assert dataset_status("digits")["found"] is True
+    assert set(status) >= {"name", "root", "found", "detail", "source", "license"}
+
+
+def test_status_is_cheap_for_empty_folders(tmp_path):
+    for name in ("mnist", "cifar10", "resisc45", "folder"):
+        status = dataset_status(name, root=tmp_path)
+        assert status["found"] is False, name
+
+
+def test_from_arrays_and_subset_still_work():
+    ds = from_arrays(np.random.default_rng(0).random((6, 5, 5, 3)), [0, 1, 2, 0, 1, 2])
+    assert ds.image_shape == (3, 5, 5) and ds.classes == ["0", "1", "2"]
+    sub = ds.subset([4, 1])
+    assert torch.equal(sub.get_batch([0, 1])[0], ds.get_batch([4, 1])[0])
+    assert isinstance(datasets.ImageDataset, type)
+
+
