@@ -1,0 +1,70 @@
+"""On-disk cache: hits, misses on any change, atomic files, unreadable entries."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from unlearning.explain import ExplainConfig, explain, model_fingerprint
+
+CONFIG = ExplainConfig(num_samples=60, grid=(2, 2))
+
+
+def test_hit_returns_stored_result_without_running_the_model(tmp_path, grey_model, grey_images):
+    first = explain(grey_model, grey_images, config=CONFIG, cache_dir=tmp_path)
+    calls = grey_model.forward_calls
+    assert calls > 0 and len(list(tmp_path.glob("*.npz"))) == 1
+    second = explain(grey_model, grey_images, config=CONFIG, cache_dir=tmp_path)
+    assert grey_model.forward_calls == calls
+    for name in ("coefs", "labels", "intercepts", "segment_coefs", "num_segments"):
+        np.testing.assert_array_equal(getattr(second, name), getattr(first, name))
+    assert second.grid == first.grid
+    # batch_size changes only rounding, so it shares the entry
+    explain(grey_model, grey_images, config=dataclasses.replace(CONFIG, batch_size=7),
+            cache_dir=tmp_path)
+    assert grey_model.forward_calls == calls
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_changed_model_invalidates(tmp_path, grey_model, grey_images):
+    before = explain(grey_model, grey_images, config=CONFIG, cache_dir=tmp_path)
+    fingerprint = model_fingerprint(grey_model)
+    with torch.no_grad():
+        grey_model.conv.weight.mul_(-1.0)
+    assert model_fingerprint(grey_model) != fingerprint
+    calls = grey_model.forward_calls
+    after = explain(grey_model, grey_images, config=CONFIG, cache_dir=tmp_path)
+    assert grey_model.forward_calls > calls
+    assert not np.allclose(after.coefs, before.coefs)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+@pytest.mark.parametrize("change", ["images", "labels", "config", "backend"])
+def test_other_changes_miss(tmp_path, grey_model, grey_images, change):
+    explain(grey_model, grey_images, config=CONFIG, cache_dir=tmp_path)
+    images, labels, config = grey_images, None, CONFIG
+    if change == "images":
+        images = grey_images.clone()
+        images[0, 0, 0, 0] ^= 1
+    elif change == "labels":
+        labels = [0, 0, 0]
+    elif change == "config":
+        config = dataclasses.replace(CONFIG, num_samples=61)
+    else:
+        config = dataclasses.replace(CONFIG, backend="lime")
+    calls = grey_model.forward_calls
+    explain(grey_model, images, labels, config=config, cache_dir=tmp_path)
+    assert grey_model.forward_calls > calls
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_unreadable_entry_warns_and_is_recomputed(tmp_path, grey_model, grey_images):
+    first = explain(grey_model, grey_images, config=CONFIG, cache_dir=tmp_path)
+    (entry,) = tmp_path.glob("*.npz")
+    entry.write_bytes(b"not an npz file")
+    with pytest.warns(UserWarning, match="unreadable LIME cache entry"):
+        again = explain(grey_model, grey_images, config=CONFIG, cache_dir=tmp_path)
+    np.testing.assert_allclose(again.coefs, first.coefs)
+    with np.load(entry) as stored:  # rewritten
+        np.testing.assert_allclose(stored["coefs"], first.coefs)

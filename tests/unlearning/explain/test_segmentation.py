@@ -1,0 +1,96 @@
+"""Grid labels, segmentations and projection of superpixel coefficients onto a grid."""
+
+import numpy as np
+import pytest
+
+from unlearning.explain import (ExplainConfig, class_mean_coefficients, default_grid, grid_labels,
+                                grid_projection, project_to_grid, segment_images)
+from unlearning.explain.segmentation import relabel
+
+
+def test_grid_labels_even_and_uneven():
+    cells = grid_labels(4, 6, (2, 3))
+    np.testing.assert_array_equal(cells, [[0, 0, 1, 1, 2, 2],
+                                          [0, 0, 1, 1, 2, 2],
+                                          [3, 3, 4, 4, 5, 5],
+                                          [3, 3, 4, 4, 5, 5]])
+    uneven = grid_labels(10, 10, (4, 4))
+    assert uneven.dtype == np.int64 and set(np.unique(uneven)) == set(range(16))
+    row_sizes = np.bincount(uneven[:, 0] // 4)
+    assert row_sizes.sum() == 10 and row_sizes.max() - row_sizes.min() <= 1
+    with pytest.raises(ValueError, match="grid"):
+        grid_labels(3, 3, (4, 1))
+
+
+def test_projection_is_area_weighted_mean():
+    segments = np.zeros((4, 4), dtype=np.int64)
+    segments[:, 3] = 1            # last column is superpixel 1
+    segments[3, :2] = 2           # bottom-left two pixels are superpixel 2
+    coefs = np.array([1.0, 5.0, -3.0])
+    projected = project_to_grid(coefs, segments, (2, 2))
+    # cell (0,0): all seg 0 -> 1; cell (0,1): cols 2-3 rows 0-1 -> half 0, half 1 -> 3
+    # cell (1,0): rows 2-3 cols 0-1 -> two seg 0, two seg 2 -> -1; cell (1,1): half 0, half 1 -> 3
+    np.testing.assert_allclose(projected, [1.0, 3.0, -1.0, 3.0])
+    matrix = grid_projection(segments, (2, 2))
+    assert matrix.shape == (3, 4)
+    np.testing.assert_allclose(matrix.sum(axis=0), 1.0)
+    with pytest.raises(ValueError, match="segment_coefs"):
+        project_to_grid(coefs[:2], segments, (2, 2))
+
+
+def test_projection_of_the_same_grid_is_identity():
+    segments = grid_labels(12, 9, (3, 3))
+    np.testing.assert_allclose(grid_projection(segments, (3, 3)), np.eye(9))
+
+
+def test_relabel_makes_consecutive_ids():
+    labels = np.array([[5, 5, 9], [2, 9, 9]])
+    np.testing.assert_array_equal(relabel(labels), [[1, 1, 2], [0, 2, 2]])
+
+
+@pytest.mark.parametrize("segmentation", ["grid", "slic", "quickshift"])
+def test_segment_images_shapes(segmentation):
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 3, 20, 24))
+    segments = segment_images(images, ExplainConfig(segmentation=segmentation, grid=(2, 2)))
+    assert segments.shape == (2, 20, 24) and segments.dtype == np.int64
+    for labels in segments:
+        assert np.array_equal(np.unique(labels), np.arange(labels.max() + 1))
+
+
+def test_slic_follows_image_content():
+    image = np.zeros((1, 1, 16, 16))
+    image[..., :, 8:] = 1.0   # two flat halves
+    segments = segment_images(image, ExplainConfig(segmentation="slic", slic_segments=4))[0]
+    # No superpixel straddles the edge between the halves.
+    assert not set(np.unique(segments[:, :8])) & set(np.unique(segments[:, 8:]))
+
+
+def test_default_grid():
+    assert default_grid(28, 28) == (4, 4)
+    assert default_grid(32, 32) == (4, 4)
+    assert default_grid(450, 600) == (8, 8)
+    assert default_grid(3, 40) == (3, 8)
+
+
+def test_class_mean_coefficients():
+    coefs = np.array([[1.0, 2.0], [3.0, 4.0], [10.0, 0.0]])
+    means = class_mean_coefficients(coefs, np.array([0, 0, 2]), num_classes=4)
+    np.testing.assert_allclose(means, [[2.0, 3.0], [0.0, 0.0], [10.0, 0.0], [0.0, 0.0]])
+    assert class_mean_coefficients(coefs, np.array([1, 1, 1])).shape == (2, 2)
+    with pytest.raises(ValueError, match="labels"):
+        class_mean_coefficients(coefs, np.array([0, 1]))
+    with pytest.raises(ValueError, match="num_classes"):
+        class_mean_coefficients(coefs, np.array([0, 1, 5]), num_classes=3)
+    with pytest.raises(ValueError, match=">= 0"):
+        class_mean_coefficients(coefs, np.array([0, -1, 1]))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("num_samples", 1), ("batch_size", 0), ("kernel_width", 0.0), ("ridge_alpha", 0.0),
+    ("seed", -1), ("grid", (0, 2)), ("grid", [2, 2]), ("slic_segments", 0),
+    ("backend", "shap"), ("segmentation", "watershed"), ("segmentation", 3),
+])
+def test_config_rejects_bad_fields(field, value):
+    with pytest.raises((ValueError, TypeError), match=field):
+        ExplainConfig(**{field: value})
