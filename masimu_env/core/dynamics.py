@@ -5,6 +5,8 @@ Must never import gymnasium, pettingzoo or anything from ``masimu_env.api``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -23,6 +25,57 @@ def sample_corners(batch_size: int, n_agents: int, height: int, width: int, wind
     rows = torch.randint(0, height - window + 1, (batch_size, n_agents), generator=generator)
     cols = torch.randint(0, width - window + 1, (batch_size, n_agents), generator=generator)
     return torch.stack([rows, cols], dim=-1).to(device)
+
+
+def sample_image_indices(batch_size: int, n_images: int, generator: torch.Generator | None = None,
+                         device: torch.device | str = "cpu") -> Tensor:
+    """Uniform draw (with replacement) of the image each episode classifies.
+
+    Returns:
+        (B,) long in [0, n_images).
+    """
+    if n_images < 1:
+        raise ValueError(f"n_images must be >= 1 to draw episodes; got {n_images}.")
+    return torch.randint(0, n_images, (batch_size,), generator=generator).to(device)
+
+
+def sample_episodes(generators: Sequence[torch.Generator], n_images: int, n_agents: int, height: int, width: int,
+                    window: int, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+    """Draw B episodes, episode b from its own generator: first its image, then its agents' start corners.
+
+    This is the one episode-drawing rule: the PettingZoo view draws its single episode with
+    ``generators=[its_generator]``, so a batch built from generators seeded like B single envs
+    reproduces those envs exactly.
+
+    Args:
+        generators: B CPU generators, one per episode.
+        n_images: number of images to draw from (indices refer to that list).
+
+    Returns:
+        image_indices: (B,) long in [0, n_images).
+        corners: (B, N, 2) long start corners (see :func:`sample_corners`).
+    """
+    indices, corners = [], []
+    for generator in generators:
+        indices.append(sample_image_indices(1, n_images, generator))
+        corners.append(sample_corners(1, n_agents, height, width, window, generator))
+    if not indices:
+        return (torch.zeros(0, dtype=torch.long, device=device),
+                torch.zeros(0, n_agents, 2, dtype=torch.long, device=device))
+    return torch.cat(indices).to(device), torch.cat(corners).to(device)
+
+
+def check_moves(moves: Tensor) -> None:
+    """Raise ValueError unless ``moves`` holds integer action ids in {0, 1, 2, 3}.
+
+    Negative ids would otherwise index :data:`MOVES` from the end and silently become another move.
+    """
+    if moves.dtype.is_floating_point or moves.dtype.is_complex or moves.dtype == torch.bool:
+        raise ValueError(f"moves must be an integer tensor of action ids 0..3; got dtype {moves.dtype}.")
+    if moves.numel():
+        low, high = torch.aminmax(moves)
+        if int(low) < 0 or int(high) >= len(MOVE_NAMES):
+            raise ValueError(f"moves must lie in 0..3 ({', '.join(MOVE_NAMES)}); got range [{int(low)}, {int(high)}].")
 
 
 def move_windows(corners: Tensor, moves: Tensor, stride: int, height: int, width: int, window: int) -> Tensor:
@@ -98,6 +151,43 @@ def mean_prediction(probs: Tensor) -> Tensor:
 def votes_to_probs(votes: Tensor, n_classes: int) -> Tensor:
     """One-hot class votes: (B, N) long -> (B, N, K) float, for the MultiDiscrete action mode."""
     return torch.nn.functional.one_hot(votes, n_classes).to(torch.float32)
+
+
+def prediction_probs(predictions: Tensor, n_classes: int) -> Tensor:
+    """Per-agent class distributions from what the agents output at the last step.
+
+    Float ``predictions`` are logits and go through a softmax (the 'dict' action mode); integer
+    ones are class votes and become one-hot rows (the 'multidiscrete' mode, :func:`votes_to_probs`).
+
+    Args:
+        predictions: (B, N, K) float logits, or (B, N) long votes in [0, K).
+
+    Returns:
+        (B, N, K) float32 rows summing to 1.
+    """
+    if predictions.is_floating_point():
+        if predictions.shape[-1] != n_classes:
+            raise ValueError(f"prediction logits must have {n_classes} entries per agent; got shape {tuple(predictions.shape)}.")
+        return torch.softmax(predictions.to(torch.float32), dim=-1)
+    return votes_to_probs(predictions.long(), n_classes)
+
+
+def agent_rewards(probs: Tensor, labels: Tensor, loss: str, done: bool) -> Tensor:
+    """Per-agent reward of one step: 0 before the end, r_tau = -L(p_bar - e_i) for every agent at the end.
+
+    Args:
+        probs: (B, N, K) per-agent class distributions at this step.
+        labels: (B,) long.
+        loss: 'mse' or 'ce' (see :func:`episode_reward`).
+        done: whether this step ended the episodes (all episodes of a batch end together).
+
+    Returns:
+        (B, N) float32.
+    """
+    b, n = probs.shape[:2]
+    if not done:
+        return torch.zeros(b, n, device=probs.device)
+    return episode_reward(probs, labels, loss)[:, None].expand(b, n).to(torch.float32)
 
 
 def episode_reward(probs: Tensor, labels: Tensor, loss: str = "mse") -> Tensor:

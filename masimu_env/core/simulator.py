@@ -24,7 +24,8 @@ class SimState:
         corners: (B, N, 2) long window top-left corners.
         inbox: (B, N, M) float aggregated incoming messages (zeros at t = 0).
         t: steps taken so far (same for every episode of the batch).
-        path: (B, t + 1, N, 2) long corners visited, for rendering.
+        path: (B, t + 1, N, 2) long corners visited, for rendering ((B, 1, N, 2), the current
+            corners, when the simulator was built with ``track_path=False``).
     """
 
     images: Tensor
@@ -56,6 +57,33 @@ class Observation:
     time: Tensor
 
 
+def flatten_observation(obs: Observation, include_inbox: bool = True) -> Tensor:
+    """Each agent's observation as one vector: [window (C*f*f), position (2), inbox (M), time (1)].
+
+    Args:
+        obs: an :class:`Observation` of B episodes.
+        include_inbox: leave the inbox out when no messages are exchanged (e.g. 'multidiscrete' mode).
+
+    Returns:
+        (B, N, D) float32, D = C*f*f + 2 (+ M) + 1.
+    """
+    parts = [obs.window.flatten(2), obs.position]
+    if include_inbox:
+        parts.append(obs.inbox.to(torch.float32))
+    parts.append(obs.time)
+    return torch.cat(parts, dim=-1)
+
+
+def global_state(obs: Observation, include_inbox: bool = True) -> Tensor:
+    """Global state for a centralized critic (e.g. MAPPO): every agent's flattened observation, agent 0 first.
+
+    Returns:
+        (B, N * D) float32, D as in :func:`flatten_observation`.
+    """
+    flat = flatten_observation(obs, include_inbox)
+    return flat.reshape(flat.shape[0], -1)
+
+
 def to_float_images(images: Tensor) -> Tensor:
     """uint8 (B, C, H, W) -> float32 in [0, 1]; float input is checked to lie in [0, 1]."""
     if images.dtype == torch.uint8:
@@ -78,11 +106,20 @@ class Simulator:
         >>> reward = sim.reward(state, probs)                   # (B,), differentiable in probs
     """
 
-    def __init__(self, config: SimConfig, n_classes: int) -> None:
+    def __init__(self, config: SimConfig, n_classes: int, track_path: bool = True) -> None:
+        """
+        Args:
+            config: the environment configuration.
+            n_classes: K, length of the class distributions.
+            track_path: keep every visited corner in ``SimState.path`` (for rendering); a learner
+                that never renders can pass False to skip the per-step copy (``path`` then holds
+                only the current corners).
+        """
         if n_classes < 1:
             raise ValueError(f"n_classes must be >= 1; got {n_classes}.")
         self.config = config
         self.n_classes = n_classes
+        self.track_path = track_path
         self.device = torch.device(config.device)
         self.adjacency = config.adjacency().to(self.device)
 
@@ -141,14 +178,17 @@ class Simulator:
             raise RuntimeError(f"episode already finished after n_steps={cfg.n_steps}; call reset().")
         if moves.shape != (b, n):
             raise ValueError(f"moves must have shape ({b}, {n}); got {tuple(moves.shape)}.")
+        dynamics.check_moves(moves)
         _, _, h, w = state.images.shape
         corners = dynamics.move_windows(state.corners, moves.to(self.device), cfg.stride, h, w, cfg.window)
         if messages is None:
             inbox = torch.zeros_like(state.inbox)
         else:
+            if messages.ndim != 3 or messages.shape[:2] != (b, n):
+                raise ValueError(f"messages must have shape ({b}, {n}, M); got {tuple(messages.shape)}.")
             inbox = dynamics.route_messages(messages.to(self.device), self.adjacency)
-        return replace(state, corners=corners, inbox=inbox, t=state.t + 1,
-                       path=torch.cat([state.path, corners[:, None]], dim=1))
+        path = torch.cat([state.path, corners[:, None]], dim=1) if self.track_path else corners[:, None]
+        return replace(state, corners=corners, inbox=inbox, t=state.t + 1, path=path)
 
     def done(self, state: SimState) -> bool:
         return state.t >= self.config.n_steps
@@ -156,3 +196,15 @@ class Simulator:
     def reward(self, state: SimState, probs: Tensor) -> Tensor:
         """r_tau = -L(p_bar - e_i) per episode, (B,), differentiable in ``probs`` (B, N, K)."""
         return dynamics.episode_reward(probs, state.labels, self.config.reward_loss)
+
+    def probs(self, predictions: Tensor) -> Tensor:
+        """(B, N, K) class distributions from (B, N, K) float logits or (B, N) long votes."""
+        return dynamics.prediction_probs(predictions.to(self.device), self.n_classes)
+
+    def agent_rewards(self, state: SimState, predictions: Tensor) -> Tensor:
+        """(B, N) float reward of the step that led to ``state``, given the agents' predictions at that step.
+
+        0 before the T-th step; at the T-th step every agent gets its episode's r_tau = -L(p_bar - e_i),
+        p_bar the mean of the softmaxed logits (or one-hot votes) over agents (paper Eq. 3).
+        """
+        return dynamics.agent_rewards(self.probs(predictions), state.labels, self.config.reward_loss, self.done(state))
