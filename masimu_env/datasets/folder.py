@@ -55,7 +55,7 @@ def scan_class_tree(folder: Path, name: str, classes: list[str] | None = None
         labels += [classes.index(cls)] * len(images)
     if skipped:
         warnings.warn(f"{name}: ignored {len(skipped)} non-image files under '{folder}', e.g. '{skipped[0]}'.",
-                      stacklevel=3)
+                      stacklevel=4)
     return paths, np.asarray(labels, dtype=np.int64), list(classes)
 
 

@@ -31,17 +31,19 @@ CACHE_FORMAT = 1
 """Bumped whenever decoding changes, so stale caches are not reused."""
 
 _MODES = {"RGB": 3, "L": 1}
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
 _POOL_LOCK = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
-    # PIL releases the GIL while decoding, so threads decode in parallel.
+    # PIL releases the GIL while decoding, so threads decode in parallel. The pool is per process:
+    # a forked child (e.g. a DataLoader worker) cannot use threads started by its parent.
     global _POOL
     with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="masimu-decode")
-    return _POOL
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
+                                                     thread_name_prefix="masimu-decode"))
+    return _POOL[1]
 
 
 def normalize_size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:
@@ -86,7 +88,8 @@ def decode_image(path: str | os.PathLike[str], size: tuple[int, int] | None = No
             if size is not None and img.format == "JPEG":
                 # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
                 img.draft(mode, (size[1], size[0]))
-            img = img.convert(mode)
+            if img.mode != mode:
+                img = img.convert(mode)
             if size is not None and img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
@@ -94,7 +97,7 @@ def decode_image(path: str | os.PathLike[str], size: tuple[int, int] | None = No
         raise FileNotFoundError(f"Image file '{path}' disappeared after the dataset was indexed.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise CorruptFileError(path, f"cannot decode image ({err})") from None
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return np.array(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1), order="C")
 
 
 def probe_shape(path: str | os.PathLike[str], mode: str = "RGB") -> tuple[int, int, int]:

@@ -149,7 +149,7 @@ def select_split(indices_train: np.ndarray, indices_test: np.ndarray, split: str
 
 # --- retain / forget ---
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RetainForgetSplit:
     """Indices of the retain and forget sets within one dataset, savable to JSON.
 
@@ -193,6 +193,13 @@ class RetainForgetSplit:
         object.__setattr__(self, "retain", retain.astype(np.int64))
         object.__setattr__(self, "forget", forget.astype(np.int64))
         object.__setattr__(self, "forget_classes", tuple(self.forget_classes))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RetainForgetSplit):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  # holds mutable arrays
 
     def check(self, ds: "ImageDataset") -> None:
         """Raise ``ValueError`` if this split does not fit ``ds`` (length, or a group on both sides)."""

@@ -144,3 +144,18 @@ def test_non_image_files_are_reported(make_tree):
     with pytest.warns(UserWarning, match="ignored 1 non-image files"):
         ds = load("folder", root=root, split="all")
     assert len(ds) == 9
+
+
+def test_batches_decode_in_a_forked_child(make_tree):
+    import multiprocessing
+
+    ds = load("folder", root=make_tree(per_class=4), split="all", image_size=8)
+    expected = ds.get_batch(np.arange(12))[0]  # starts the parent's decode threads
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_child_batch, (ds,)).get(timeout=60)
+    assert torch.equal(torch.as_tensor(child), expected)
+
+
+def _child_batch(ds):
+    return ds.get_batch(np.arange(12))[0].numpy()

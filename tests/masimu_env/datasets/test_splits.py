@@ -175,3 +175,9 @@ def test_check_rejects_other_dataset_and_group_leaks():
                               num_samples=len(ds))
     with pytest.raises(ValueError, match="groups have samples in both"):
         leaky.check(ds)
+
+
+def test_equality_compares_contents():
+    ds = grouped_dataset()
+    assert retain_forget_split(ds, seed=1) == retain_forget_split(ds, seed=1)
+    assert retain_forget_split(ds, seed=1) != retain_forget_split(ds, seed=2)
