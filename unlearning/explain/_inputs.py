@@ -10,15 +10,15 @@ import torch
 from torch import Tensor, nn
 
 
-def as_float_images(images: Tensor | np.ndarray) -> Tensor:
-    """Validate a batch of images and convert it to float64 in [0, 1] on the CPU.
+def check_images(images: Tensor | np.ndarray) -> Tensor:
+    """Validate a batch of images without converting it (conversion happens per block).
 
     Args:
         images: (B, C, H, W), C = 1 or 3; uint8 in [0, 255] (as the datasets return
             them) or float in [0, 1]. A numpy array is accepted as well.
 
     Returns:
-        (B, C, H, W) float64 CPU tensor in [0, 1].
+        The same (B, C, H, W) data as a CPU tensor of its original dtype.
     """
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(images)
@@ -33,11 +33,10 @@ def as_float_images(images: Tensor | np.ndarray) -> Tensor:
         raise ValueError(f"images must be non-empty; got shape {tuple(images.shape)}.")
     images = images.detach().cpu()
     if images.dtype == torch.uint8:
-        return images.to(torch.float64) / 255.0
+        return images
     if not images.is_floating_point():
         raise TypeError(f"images must be uint8 or floating point; got {images.dtype}. "
                         "Integer pixel data should be converted to uint8 first.")
-    images = images.to(torch.float64)
     if not torch.isfinite(images).all():
         raise ValueError("images contain NaN or inf values.")
     low, high = images.min().item(), images.max().item()
@@ -45,6 +44,13 @@ def as_float_images(images: Tensor | np.ndarray) -> Tensor:
         raise ValueError(f"float images must lie in [0, 1]; got values in [{low:.4g}, {high:.4g}]. "
                          "Divide uint8-range data by 255 or pass the uint8 tensor itself.")
     return images
+
+
+def to_float64(images: Tensor) -> Tensor:
+    """(B, C, H, W) uint8 or float images (as returned by ``check_images``) to float64 in [0, 1]."""
+    if images.dtype == torch.uint8:
+        return images.to(torch.float64) / 255.0
+    return images.to(torch.float64)
 
 
 def as_labels(labels: Tensor | np.ndarray | list[int] | None, num_images: int) -> np.ndarray | None:

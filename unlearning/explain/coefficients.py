@@ -8,6 +8,7 @@ is projected onto the grid (``segmentation.grid_projection``). This module never
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -16,11 +17,13 @@ import torch
 from torch import Tensor, nn
 
 from . import cache
-from ._inputs import as_float_images, as_labels, resolve_device
+from ._inputs import as_labels, check_images, resolve_device, to_float64
 from .config import ExplainConfig, SegmentationFn
 from .lime_fast import SuperpixelCoefficients, explain_fast
 from .lime_reference import explain_reference
 from .segmentation import grid_projection, segment_images
+
+_MAX_BLOCK_ELEMENTS = 2 ** 26  # pixel values per block of images (512 MB as float64)
 
 
 @dataclass(frozen=True)
@@ -79,31 +82,47 @@ def explain(model: nn.Module, images: Tensor | np.ndarray,
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
-    float_images = as_float_images(images)
-    batch, _, height, width = float_images.shape
+    checked_images = check_images(images)
+    batch, channels, height, width = checked_images.shape
     explicit_labels = as_labels(labels, batch)
     device = resolve_device(model, device)
     grid = config.grid_for(height, width)
 
     key = None
     if cache_dir is not None:
-        key = cache.cache_key(model, images, explicit_labels, config)
+        key = cache.cache_key(model, checked_images, explicit_labels, config)
         stored = cache.load_entry(cache_dir, key)
         if stored is not None:
             return Explanations.from_arrays(stored)
 
-    segments = segment_images(float_images.numpy(), config)
+    # Blocks of images bound the float64 copies and label maps held at once (851 full-size
+    # HAM10000 images would need ~7 GB); image i still draws from RandomState(seed + i).
+    block = max(1, _MAX_BLOCK_ELEMENTS // (channels * height * width))
     backend = explain_fast if config.backend == "fast" else explain_reference
-    result: SuperpixelCoefficients = backend(model, float_images, explicit_labels, segments,
-                                             config, device)
-    if config.segmentation == "grid":
-        coefs = result.coefs  # superpixels are the grid cells already
-    else:
-        coefs = np.stack([result.coefs[i, :result.num_segments[i]]
-                          @ grid_projection(segments[i], grid) for i in range(batch)])
-    explanations = Explanations(coefs=coefs, labels=result.labels,
-                                intercepts=result.intercepts, grid=grid,
-                                segment_coefs=result.coefs, num_segments=result.num_segments)
+    parts: list[tuple[SuperpixelCoefficients, np.ndarray]] = []
+    for first in range(0, batch, block):
+        float_images = to_float64(checked_images[first:first + block])
+        segments = segment_images(float_images.numpy(), config)
+        block_labels = None if explicit_labels is None else explicit_labels[first:first + block]
+        result = backend(model, float_images, block_labels, segments,
+                         dataclasses.replace(config, seed=config.seed + first), device)
+        if config.segmentation == "grid":
+            coefs = result.coefs  # the superpixels are the grid cells already
+        else:
+            coefs = np.stack([result.coefs[i, :result.num_segments[i]]
+                              @ grid_projection(segments[i], grid) for i in range(len(segments))])
+        parts.append((result, coefs))
+
+    max_segments = max(result.coefs.shape[1] for result, _ in parts)
+    explanations = Explanations(
+        coefs=np.concatenate([coefs for _, coefs in parts]),
+        labels=np.concatenate([result.labels for result, _ in parts]),
+        intercepts=np.concatenate([result.intercepts for result, _ in parts]),
+        grid=grid,
+        segment_coefs=np.concatenate([np.pad(result.coefs,
+                                             ((0, 0), (0, max_segments - result.coefs.shape[1])))
+                                      for result, _ in parts]),
+        num_segments=np.concatenate([result.num_segments for result, _ in parts]))
     if cache_dir is not None:
         cache.store_entry(cache_dir, key, explanations.to_arrays())
     return explanations

@@ -225,3 +225,20 @@ def test_cuda_matches_cpu(colour_model, colour_images):
     cpu = explain(colour_model, colour_images, config=config)
     cuda = explain(colour_model.to("cuda"), colour_images, config=config)
     _assert_close_relative(cuda.coefs, cpu.coefs)
+
+
+@pytest.mark.parametrize("segmentation", ["grid", "slic"])
+def test_processing_in_blocks_changes_nothing(monkeypatch, colour_model, colour_images,
+                                              segmentation):
+    import unlearning.explain.coefficients as coefficients
+    import unlearning.explain.lime_fast as lime_fast
+
+    config = ExplainConfig(num_samples=100, grid=(4, 4), segmentation=segmentation,
+                           slic_segments=8)
+    whole = explain(colour_model, colour_images, config=config)
+    monkeypatch.setattr(coefficients, "_MAX_BLOCK_ELEMENTS", 2 * 3 * 16 * 16)  # 2 images
+    monkeypatch.setattr(lime_fast, "_MAX_BLOCK_PIXELS", 3 * 16 * 16)           # 1 image
+    blocked = explain(colour_model, colour_images, config=config)
+    _assert_close_relative(blocked.coefs, whole.coefs, rtol=1e-6)
+    _assert_close_relative(blocked.segment_coefs, whole.segment_coefs, rtol=1e-6)
+    np.testing.assert_array_equal(blocked.num_segments, whole.num_segments)
