@@ -134,14 +134,33 @@ class ImageDataset:
         if self._images is not None:
             return ImageDataset(self.name, self.labels[idx], self.classes, images=self._images[torch.as_tensor(idx)],
                                 groups=groups, sources=sources, split=self.split)
-        loader, batch_loader = self._loader, self._batch_loader
-        return ImageDataset(self.name, self.labels[idx], self.classes, loader=lambda i: loader(int(idx[i])),  # type: ignore[misc]
-                            batch_loader=(lambda ix: batch_loader(idx[ix])) if batch_loader is not None else None,
+        return ImageDataset(self.name, self.labels[idx], self.classes, loader=_RemappedLoader(self._loader, idx),  # type: ignore[arg-type]
+                            batch_loader=_RemappedBatchLoader(self._batch_loader, idx) if self._batch_loader else None,
                             groups=groups, sources=sources, image_shape=self.image_shape, split=self.split)
 
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.image_shape)) if self.image_shape else "varying"
         return f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, classes={len(self.classes)}, shape={shape})"
+
+
+class _RemappedLoader:
+    """``i -> loader(idx[i])``; a class rather than a lambda so subsets pickle (DataLoader workers)."""
+
+    def __init__(self, loader: Callable[[int], Tensor], idx: np.ndarray) -> None:
+        self.loader, self.idx = loader, idx
+
+    def __call__(self, index: int) -> Tensor:
+        return self.loader(int(self.idx[index]))
+
+
+class _RemappedBatchLoader:
+    """``ix -> batch_loader(idx[ix])``, picklable."""
+
+    def __init__(self, batch_loader: Callable[[np.ndarray], Tensor], idx: np.ndarray) -> None:
+        self.batch_loader, self.idx = batch_loader, idx
+
+    def __call__(self, indices: np.ndarray) -> Tensor:
+        return self.batch_loader(self.idx[np.asarray(indices, dtype=np.int64)])
 
 
 def from_arrays(images: Any, labels: Any, classes: Sequence[str] | None = None, name: str = "arrays") -> ImageDataset:

@@ -184,6 +184,18 @@ class CachedImages:
     """Index -> image over a memory-mapped ``.npy`` cache."""
 
     def __init__(self, path: Path, n: int) -> None:
+        self.path, self.n = path, n
+        self._open()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "n": self.n}  # re-map in the receiving process instead of copying
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path, self.n = state["path"], state["n"]
+        self._open()
+
+    def _open(self) -> None:
+        path, n = self.path, self.n
         try:
             self.array = np.load(path, mmap_mode="r")
         except (ValueError, OSError) as err:

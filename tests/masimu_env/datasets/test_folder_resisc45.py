@@ -159,3 +159,17 @@ def test_batches_decode_in_a_forked_child(make_tree):
 
 def _child_batch(ds):
     return ds.get_batch(np.arange(12))[0].numpy()
+
+
+def test_lazy_and_cached_subsets_pickle(make_tree, tmp_path):
+    import pickle
+
+    root = make_tree(per_class=4)
+    for kw in ({}, {"cache_dir": tmp_path / "cache"}):
+        sub = load("folder", root=root, split="all", image_size=8, **kw).subset([5, 2, 9])
+        back = pickle.loads(pickle.dumps(sub))
+        assert torch.equal(back.get_batch([0, 1, 2])[0], sub.get_batch([0, 1, 2])[0])
+        assert torch.equal(back[1][0], sub[1][0]) and back.labels.tolist() == sub.labels.tolist()
+    cached = load("folder", root=root, split="all", image_size=64, cache_dir=tmp_path / "cache")
+    assert cached.get_batch(range(12))[0].numel() == 147_456
+    assert len(pickle.dumps(cached)) < 20_000  # the memory map is re-opened, not copied
