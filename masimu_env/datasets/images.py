@@ -128,10 +128,11 @@ class FileImages:
 
     def batch(self, indices: np.ndarray) -> Tensor:
         arrays = self.decode_many(indices)
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise ValueError(f"images of different shapes {sorted(shapes)} cannot be batched "
-                             f"(e.g. '{self.paths[int(indices[0])]}'); pass image_size= to the loader.")
+        odd = next((k for k, a in enumerate(arrays) if a.shape != arrays[0].shape), None)
+        if odd is not None:
+            raise ValueError(f"images of different shapes cannot be batched: '{self.paths[int(indices[odd])]}' is "
+                             f"{arrays[odd].shape}, '{self.paths[int(indices[0])]}' is {arrays[0].shape}; "
+                             "pass image_size= to the loader.")
         if not arrays:
             return torch.empty((0, _MODES[self.mode], *(self.size or (1, 1))), dtype=torch.uint8)
         return torch.from_numpy(np.stack(arrays))
