@@ -1,0 +1,181 @@
+"""AgentConfig: the one validated configuration of the MA-REINFORCE learner (networks, environment, training)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from masimu_env.config import SimConfig, defaults_for
+
+BELIEFS = ("gru", "lstm")
+BASELINES = ("mean", "none")
+OPTIMIZERS = ("adam", "sgd")
+POLICIES = ("learned", "random")
+EVAL_POLICIES = ("greedy", "sample")
+
+#: Network sizes and learning rates by dataset family (paper §5: MNIST-sized lr 1e-3, high-res lr 1e-4).
+NETWORK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": dict(conv_channels=32, feature_dim=64, hidden_size=128, lr=2e-3, batch_size=64),
+    "mnist": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-3, batch_size=64),
+    "cifar10": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-3, batch_size=64),
+    "resisc45": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-4, batch_size=32),
+    "ham10000": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-4, batch_size=32),
+}
+
+
+def _family(dataset: str | None, image_side: int | None) -> str:
+    if dataset in NETWORK_DEFAULTS:
+        return dataset  # type: ignore[return-value]
+    if image_side is not None and image_side <= 16:
+        return "digits"
+    if image_side is not None and image_side > 32:
+        return "ham10000"
+    return "mnist"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything that defines an MA-REINFORCE run: environment, networks and optimisation.
+
+    The environment fields mirror :class:`masimu_env.SimConfig`; :attr:`sim_config` builds it.
+    ``message_dim`` is the width of the *decoded* messages d(m_j) that the core routes (Eq. 8-9),
+    ``raw_message_dim`` the width of m_j = m(h_j) (Eq. 7).
+    """
+
+    # --- environment (SimConfig) ---
+    n_agents: int = 3
+    """N, agents sharing one image."""
+    n_steps: int = 5
+    """T, moves per episode."""
+    window: int = 6
+    """f, side of each agent's square view in pixels."""
+    stride: int = 1
+    """Pixels per move."""
+    message_dim: int = 16
+    """Width of the decoded messages d(m_j) the core averages over in-neighbours (Eq. 9)."""
+    graph: Any = "complete"
+    """Communication graph: a name in masimu_env.config.GRAPHS or an (N, N) 0/1 list of lists."""
+    reward_loss: Literal["mse", "ce"] = "mse"
+    """L in r = -L(p_bar - e_i): 'mse' is the paper's Eq. 3; 'ce' is log p_bar[i]."""
+
+    # --- networks ---
+    belief: Literal["gru", "lstm"] = "gru"
+    """Belief and decision RNN cell: 'gru' (MASMU) or 'lstm' (MALMU)."""
+    conv_channels: int = 32
+    """Channels of the window feature extractor b (two 3x3 convs with GroupNorm)."""
+    feature_dim: int = 128
+    """Width of b(o), the window features."""
+    position_dim: int = 16
+    """Width of q(s), the position (and time) encoding."""
+    raw_message_dim: int = 16
+    """Width of the message m(h) produced from the belief state (Eq. 7)."""
+    hidden_size: int = 128
+    """Hidden size of the belief RNN and of the decision RNN."""
+
+    # --- training (Eq. 6) ---
+    epochs: int = 10
+    """Passes over the training rows."""
+    batch_size: int = 64
+    """Images per update (each runs N agents)."""
+    lr: float = 1e-3
+    """Learning rate."""
+    optimizer: Literal["adam", "sgd"] = "adam"
+    """'adam' or 'sgd' (momentum 0.9)."""
+    weight_decay: float = 0.0
+    """L2 weight decay of the optimizer."""
+    grad_clip: float | None = 1.0
+    """Max global gradient norm; None disables clipping."""
+    baseline: Literal["mean", "none"] = "mean"
+    """Baseline subtracted from the detached reward r^d: batch mean or none (plain Eq. 6)."""
+    normalize_advantage: bool = True
+    """Divide the advantage r^d - baseline by its batch standard deviation."""
+    entropy_coef: float = 0.01
+    """Weight of the policy-entropy bonus (0 disables it)."""
+    ce_weight: float = 0.0
+    """Optional auxiliary cross-entropy on p_bar (0: only the paper's differentiable reward r_tau)."""
+    policy: Literal["learned", "random"] = "learned"
+    """'learned': sample moves from pi (MA-REINFORCE); 'random': uniform random walk, same networks."""
+    eval_policy: Literal["greedy", "sample"] = "greedy"
+    """Moves during evaluation: argmax of pi, or sampled with a generator seeded by eval_seed."""
+    seed: int = 0
+    """Seeds parameter init, shuffling and training rollouts."""
+    eval_seed: int = 12345
+    """Seeds the evaluation start positions (fixed per dataset row) and sampled eval moves."""
+    device: str = "cpu"
+    """Torch device."""
+
+    def __post_init__(self) -> None:
+        for name in ("n_agents", "n_steps", "window", "stride", "message_dim", "conv_channels", "feature_dim",
+                     "position_dim", "raw_message_dim", "hidden_size", "epochs", "batch_size"):
+            value = getattr(self, name)
+            minimum = 0 if name == "epochs" else 1
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+                raise ValueError(f"AgentConfig.{name} must be an int >= {minimum}; got {value!r}.")
+        for name, allowed in (("belief", BELIEFS), ("baseline", BASELINES), ("optimizer", OPTIMIZERS),
+                              ("policy", POLICIES), ("eval_policy", EVAL_POLICIES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"AgentConfig.{name} must be one of {allowed}; got {getattr(self, name)!r}.")
+        for name in ("lr", "weight_decay", "entropy_coef", "ce_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"AgentConfig.{name} must be a finite float >= 0; got {value!r}.")
+        if self.lr == 0:
+            raise ValueError("AgentConfig.lr must be > 0.")
+        if self.grad_clip is not None and (not isinstance(self.grad_clip, (int, float)) or not self.grad_clip > 0):
+            raise ValueError(f"AgentConfig.grad_clip must be a float > 0 or None; got {self.grad_clip!r}.")
+        if not isinstance(self.seed, int) or not isinstance(self.eval_seed, int):
+            raise ValueError(f"AgentConfig.seed and eval_seed must be ints; got {self.seed!r}, {self.eval_seed!r}.")
+        self.sim_config  # validates the environment fields (graph, reward_loss, device)
+
+    @property
+    def sim_config(self) -> SimConfig:
+        """The environment configuration these agents play in."""
+        return SimConfig(n_agents=self.n_agents, n_steps=self.n_steps, window=self.window, stride=self.stride,
+                         message_dim=self.message_dim, graph=self.graph, reward_loss=self.reward_loss,
+                         device=self.device)
+
+    def replace(self, **changes: Any) -> "AgentConfig":
+        """A copy with ``changes`` applied (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python dict (JSON- and ``weights_only``-safe)."""
+        out = asdict(self)
+        if not isinstance(out["graph"], str):
+            out["graph"] = np.asarray(out["graph"]).astype(int).tolist()
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "AgentConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown AgentConfig field(s) {unknown}; valid fields: {', '.join(sorted(known))}.")
+        return cls(**values)
+
+    @classmethod
+    def for_dataset(cls, dataset: str | None = None, image_side: int | None = None, **overrides: Any) -> "AgentConfig":
+        """Paper defaults for ``dataset`` (or an image side): environment from ``SimConfig``'s table,
+        network sizes and lr from :data:`NETWORK_DEFAULTS`, with ``overrides`` on top."""
+        values: dict[str, Any] = {**defaults_for(dataset, image_side), **NETWORK_DEFAULTS[_family(dataset, image_side)]}
+        return cls.from_dict({**values, **overrides})
+
+
+def field_help() -> dict[str, str]:
+    """Field name -> one-line description, read from the attribute docstrings (used by the CLI)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(AgentConfig))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    out: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            out[node.target.id] = str(nxt.value.value)  # type: ignore[attr-defined]
+    return out
+
+
+__all__ = ["AgentConfig", "BELIEFS", "NETWORK_DEFAULTS", "field_help"]

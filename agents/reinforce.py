@@ -1,0 +1,60 @@
+"""The MA-REINFORCE loss (paper Eq. 5-6): policy gradient on log p_tau with a baseline, plus the differentiable reward."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .config import AgentConfig
+
+
+def advantage(reward: Tensor, baseline: str, normalize: bool) -> Tensor:
+    """r^d - baseline, detached.
+
+    Args:
+        reward: (B,) float r_tau.
+        baseline: 'mean' subtracts the batch mean, 'none' keeps r^d as in plain Eq. 6.
+        normalize: divide by the batch standard deviation (when B > 1).
+
+    Returns:
+        (B,) float, no gradient.
+    """
+    adv = reward.detach()
+    if baseline == "mean":
+        adv = adv - adv.mean()
+    elif baseline != "none":
+        raise ValueError(f"baseline must be 'mean' or 'none'; got {baseline!r}.")
+    if normalize and adv.numel() > 1:
+        adv = adv / (adv.std() + 1e-8)
+    return adv
+
+
+def reinforce_loss(episode: dict[str, Tensor], labels: Tensor, config: AgentConfig) -> tuple[Tensor, dict[str, float]]:
+    """Negative of the Eq. 6 objective, averaged over the B sampled episodes.
+
+    objective = mean_b[ log p_tau * (r^d_tau - baseline) + r_tau ] + entropy_coef * H(pi) - ce_weight * CE(p_bar)
+
+    Args:
+        episode: output of :func:`agents.rollout.run_episode` (``log_prob``, ``reward``, ``entropy``, ``probs``).
+        labels: (B,) long true classes.
+        config: ``baseline``, ``normalize_advantage``, ``entropy_coef``, ``ce_weight``.
+
+    Returns:
+        loss: scalar to minimise; stats: floats for logging (``reward``, ``log_prob``, ``entropy``, ``accuracy``).
+    """
+    reward = episode["reward"]
+    log_prob = episode["log_prob"]
+    adv = advantage(reward, config.baseline, config.normalize_advantage)
+    objective = (log_prob * adv).mean() + reward.mean()
+    if config.entropy_coef:
+        objective = objective + config.entropy_coef * episode["entropy"].mean()
+    p_bar = episode["probs"].mean(dim=1)
+    if config.ce_weight:
+        nll = -torch.log(p_bar.gather(1, labels[:, None]).clamp_min(1e-12)).mean()
+        objective = objective - config.ce_weight * nll
+    loss = -objective
+    with torch.no_grad():
+        stats = dict(loss=float(loss), reward=float(reward.mean()), log_prob=float(log_prob.mean()),
+                     entropy=float(episode["entropy"].mean()),
+                     accuracy=float((p_bar.argmax(-1) == labels).float().mean()))
+    return loss, stats

@@ -1,0 +1,156 @@
+"""`masimu train`: train MASMU/MALMU on a dataset, print per-epoch progress and the test accuracy, write checkpoint + metrics.
+
+Usage:
+    python -m agents.train --dataset digits --epochs 20 --out runs/digits
+    python -m agents.train --dataset mnist --root /data --split-from test --out runs/mnist
+    torchrun --standalone --nproc_per_node=2 -m agents.train --dataset digits --out runs/ddp
+
+Every :class:`AgentConfig` field is also an option (``--hidden-size 64``, ``--belief lstm`` ...); fields
+left unset take the dataset's paper defaults (:meth:`AgentConfig.for_dataset`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import typing
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from masimu_env import datasets
+
+from .config import AgentConfig, field_help
+from .ddp import cleanup_distributed, init_distributed
+from .learner import MAReinforce
+
+CHECKPOINT_NAME = "checkpoint.pt"
+METRICS_NAME = "metrics.json"
+
+
+def _parse_optional_float(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false; got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser: run options, then one option per AgentConfig field."""
+    parser = argparse.ArgumentParser(prog="masimu train", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run = parser.add_argument_group("run")
+    run.add_argument("--dataset", required=True, help=f"dataset name; one of {', '.join(datasets.available())}")
+    run.add_argument("--root", default=None, help="folder holding the dataset's native files (not needed for digits)")
+    run.add_argument("--image-size", type=int, default=None, help="resize images to this side (high-res datasets)")
+    run.add_argument("--out", default="runs/train", help="folder for checkpoint.pt, metrics.json and history.{json,csv}")
+    run.add_argument("--split-from", default=None,
+                     help="make train/test from this one split with np.random.default_rng(0).permutation "
+                          "(e.g. 'test' for the MNIST t10k file alone) instead of the train and test splits")
+    run.add_argument("--train-fraction", type=float, default=0.85, help="share of --split-from rows used for training")
+    run.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt up to --epochs in total")
+    run.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this budget")
+    run.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    helps = field_help()
+    cfg_group = parser.add_argument_group("AgentConfig (unset: dataset defaults)")
+    hints = typing.get_type_hints(AgentConfig)
+    for f in fields(AgentConfig):
+        if f.name == "graph":
+            kind: Any = str
+        elif f.name == "grad_clip":
+            kind = _parse_optional_float
+        elif hints[f.name] is bool:
+            kind = _bool
+        elif hints[f.name] is int:
+            kind = int
+        elif hints[f.name] is float:
+            kind = float
+        else:
+            kind = str
+        choices = typing.get_args(hints[f.name]) if typing.get_origin(hints[f.name]) is typing.Literal else None
+        cfg_group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
+                               choices=choices, help=helps.get(f.name, ""))
+    return parser
+
+
+def load_splits(dataset: str, root: str | None, image_size: int | None, split_from: str | None,
+                train_fraction: float) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """(train_ds, test_ds, train_rows, test_rows); with ``split_from`` both are the same dataset."""
+    kw: dict[str, Any] = {}
+    if root is not None:
+        kw["root"] = root
+    if image_size is not None:
+        kw["image_size"] = image_size
+    if split_from is not None:
+        if not 0 < train_fraction < 1:
+            raise ValueError(f"--train-fraction must lie in (0, 1); got {train_fraction}.")
+        ds = datasets.load(dataset, split=split_from, **kw)
+        order = np.random.default_rng(0).permutation(len(ds))
+        n_train = int(round(train_fraction * len(ds)))
+        return ds, ds, order[:n_train], order[n_train:]
+    try:
+        train = datasets.load(dataset, split="train", **kw)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{err}\nIf only the test split is on disk (e.g. MNIST t10k), "
+                                f"pass --split-from test to split it into train/test.") from None
+    test = datasets.load(dataset, split="test", **kw)
+    return train, test, np.arange(len(train)), np.arange(len(test))
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``masimu train``; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    rank, world = init_distributed()
+    try:
+        train, test, train_rows, test_rows = load_splits(args.dataset, args.root, args.image_size, args.split_from,
+                                                         args.train_fraction)
+        image_shape = tuple(train.image_shape)
+        overrides = {f.name: getattr(args, f.name) for f in fields(AgentConfig) if getattr(args, f.name) is not None}
+        out = Path(args.out)
+        checkpoint = out / CHECKPOINT_NAME
+        if args.resume and checkpoint.is_file():
+            model = MAReinforce.load(checkpoint, device=overrides.get("device"))
+            target = overrides.get("epochs", model.config.epochs)
+            remaining = max(target - model.epochs_done, 0)
+            if rank == 0:
+                print(f"resuming from {checkpoint} after {model.epochs_done} epochs; {remaining} to go", flush=True)
+        else:
+            config = AgentConfig.for_dataset(args.dataset, image_side=min(image_shape[1:]), **overrides)
+            model = MAReinforce(config, train.num_classes, image_shape)
+            remaining = config.epochs
+        cfg = model.config
+        if rank == 0:
+            print(f"{args.dataset}: {len(train_rows)} train / {len(test_rows)} test images {image_shape}; "
+                  f"{'MASMU (GRU)' if cfg.belief == 'gru' else 'MALMU (LSTM)'} {cfg.n_agents} agents x {cfg.n_steps} "
+                  f"steps, window {cfg.window}; world size {world}", flush=True)
+        start = time.perf_counter()
+        model.fit(train, epochs=remaining, indices=train_rows, checkpoint_path=checkpoint,
+                  metrics_path=out / "history.json", progress=not args.no_progress, verbose=True,
+                  max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+        train_seconds = time.perf_counter() - start
+        if rank == 0:
+            metrics = model.evaluate(test, indices=test_rows)
+            summary = dict(dataset=args.dataset, test_accuracy=metrics["accuracy"], test_loss=metrics["loss"],
+                           test_nll=metrics["nll"], per_class_accuracy=metrics["per_class_accuracy"],
+                           n_test=metrics["n"], n_train=int(len(train_rows)), epochs_done=model.epochs_done,
+                           train_seconds=train_seconds, world_size=world, config=cfg.to_dict(),
+                           history=model.history)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / METRICS_NAME).write_text(json.dumps(summary, indent=2))
+            print(f"test accuracy {metrics['accuracy']:.4f} (loss {metrics['loss']:.4f}, {metrics['n']} images); "
+                  f"wrote {checkpoint} and {out / METRICS_NAME}", flush=True)
+    finally:
+        cleanup_distributed()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(train_main())
