@@ -20,7 +20,8 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
         if status is None:
             print(f"{name:<10} {'?':<6} (status helper not available)")
             continue
-        info = status(name, root=args.root if args.root else None)
+        root = os.path.join(args.root, name) if args.root else None
+        info = status(name, root=root)
         found = "yes" if info.get("found") else "no"
         where = info.get("root") or "(embedded)"
         detail = info.get("detail", "")
@@ -62,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("datasets", help="list datasets, where each is looked for, whether it was found")
-    p.add_argument("--root", default=None, help="check this folder instead of $MASIMU_DATA/<name>")
+    p.add_argument("--root", default=None, help="a MASIMU_DATA-style folder to check instead of $MASIMU_DATA "
+                   "(one sub-folder per dataset)")
     sub.add_parser("train", help="train the MA-REINFORCE classifier (see `masimu train --help`)", add_help=False)
     sub.add_parser("unlearn", help="run and compare unlearning methods (see `masimu unlearn --help`)", add_help=False)
     p = sub.add_parser("render", help="write an episode GIF of a random or trained policy")
