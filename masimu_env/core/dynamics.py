@@ -5,6 +5,7 @@ Must never import gymnasium, pettingzoo or anything from ``masimu_env.api``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -92,10 +93,32 @@ def move_windows(corners: Tensor, moves: Tensor, stride: int, height: int, width
     Returns:
         (B, N, 2) long new corners in [0, H - f] x [0, W - f].
     """
-    delta = MOVES.to(corners.device)[moves] * stride
+    delta = _moves_on(corners.device)[moves] * stride
     moved = corners + delta
-    upper = torch.tensor([height - window, width - window], device=corners.device)
-    return torch.minimum(moved.clamp_min(0), upper)
+    return torch.minimum(moved.clamp_min(0), _upper_corner(height, width, window, corners.device))
+
+
+# Small constant tensors, cached per shape and device so that a step allocates no index tensors.
+@functools.lru_cache(maxsize=64)
+def _moves_on(device: torch.device) -> Tensor:
+    return MOVES.to(device)
+
+
+@functools.lru_cache(maxsize=64)
+def _upper_corner(height: int, width: int, window: int, device: torch.device) -> Tensor:
+    return torch.tensor([height - window, width - window], device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def _window_offsets(width: int, window: int, device: torch.device) -> Tensor:
+    """(f*f,) long flat offsets of a window's pixels from its top-left pixel in a row-major (H, W) plane."""
+    offsets = torch.arange(window, device=device)
+    return (offsets[:, None] * width + offsets[None, :]).reshape(-1)
+
+
+@functools.lru_cache(maxsize=64)
+def _position_scale(height: int, width: int, window: int, device: torch.device) -> Tensor:
+    return 1.0 / torch.tensor([max(height - window, 1), max(width - window, 1)], device=device, dtype=torch.float32)
 
 
 def crop_glimpses(images: Tensor, corners: Tensor, window: int) -> Tensor:
@@ -111,10 +134,8 @@ def crop_glimpses(images: Tensor, corners: Tensor, window: int) -> Tensor:
     """
     b, c, h, w = images.shape
     n = corners.shape[1]
-    offsets = torch.arange(window, device=images.device)
-    rows = corners[..., 0, None] + offsets  # (B, N, f)
-    cols = corners[..., 1, None] + offsets
-    flat_index = (rows[..., :, None] * w + cols[..., None, :]).reshape(b, 1, n * window * window)
+    start = corners[..., 0] * w + corners[..., 1]  # (B, N) flat index of each top-left pixel
+    flat_index = (start[..., None] + _window_offsets(w, window, images.device)).reshape(b, 1, n * window * window)
     glimpses = torch.gather(images.reshape(b, c, h * w), 2, flat_index.expand(b, c, -1))
     return glimpses.reshape(b, c, n, window, window).permute(0, 2, 1, 3, 4)
 
@@ -139,8 +160,7 @@ def route_messages(messages: Tensor, adjacency: Tensor) -> Tensor:
 
 def normalized_positions(corners: Tensor, height: int, width: int, window: int) -> Tensor:
     """(B, N, 2) float in [0, 1]: corner / (size - f) per axis (0 when the window spans the axis)."""
-    span = torch.tensor([max(height - window, 1), max(width - window, 1)], device=corners.device, dtype=torch.float32)
-    return corners.to(torch.float32) / span
+    return corners.to(torch.float32) * _position_scale(height, width, window, corners.device)
 
 
 def mean_prediction(probs: Tensor) -> Tensor:
