@@ -74,9 +74,9 @@ def check_moves(moves: Tensor) -> None:
     if moves.dtype.is_floating_point or moves.dtype.is_complex or moves.dtype == torch.bool:
         raise ValueError(f"moves must be an integer tensor of action ids 0..3; got dtype {moves.dtype}.")
     if moves.numel():
-        low, high = torch.aminmax(moves)
-        if int(low) < 0 or int(high) >= len(MOVE_NAMES):
-            raise ValueError(f"moves must lie in 0..3 ({', '.join(MOVE_NAMES)}); got range [{int(low)}, {int(high)}].")
+        low, high = torch.stack(torch.aminmax(moves)).tolist()  # one device sync
+        if low < 0 or high >= len(MOVE_NAMES):
+            raise ValueError(f"moves must lie in 0..3 ({', '.join(MOVE_NAMES)}); got range [{low}, {high}].")
 
 
 def move_windows(corners: Tensor, moves: Tensor, stride: int, height: int, width: int, window: int) -> Tensor:

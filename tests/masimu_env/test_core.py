@@ -225,3 +225,24 @@ def test_gradients_flow_through_reward_and_routing():
     messages = torch.randn(1, 3, 2, requires_grad=True)
     route_messages(messages, SimConfig(n_agents=3).adjacency()).sum().backward()
     assert np.allclose(messages.grad.numpy(), 1.0)  # each message reaches two receivers, each averaging two senders
+
+
+@pytest.mark.gpu
+def test_cuda_core_matches_cpu_core():
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    cfg = SimConfig(n_agents=5, n_steps=4, window=4, message_dim=3, graph="ring")
+    images = torch.randint(0, 256, (6, 3, 17, 19), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(6) % 4
+    corners = sample_corners(6, 5, 17, 19, 4, torch.Generator().manual_seed(1))
+    cpu, gpu = Simulator(cfg, 4), Simulator(cfg.replace(device="cuda"), 4)
+    s_cpu, s_gpu = cpu.reset(images, labels, corners=corners), gpu.reset(images, labels, corners=corners)
+    g = torch.Generator().manual_seed(2)
+    for _ in range(cfg.n_steps):
+        moves, messages = torch.randint(0, 4, (6, 5), generator=g), torch.randn(6, 5, 3, generator=g)
+        s_cpu, s_gpu = cpu.step(s_cpu, moves, messages), gpu.step(s_gpu, moves.cuda(), messages.cuda())
+        o_cpu, o_gpu = cpu.observe(s_cpu), gpu.observe(s_gpu)
+        assert torch.equal(o_cpu.window, o_gpu.window.cpu())
+        assert torch.allclose(o_cpu.inbox, o_gpu.inbox.cpu(), atol=1e-6)
+    logits = torch.randn(6, 5, 4, generator=g)
+    assert torch.allclose(cpu.agent_rewards(s_cpu, logits), gpu.agent_rewards(s_gpu, logits.cuda()).cpu(), atol=1e-6)
