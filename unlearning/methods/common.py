@@ -1,0 +1,355 @@
+"""Mechanics every unlearning method shares: result records, optimizer, batch order, the epoch loop
+with checkpoint/resume, and the LIME tables behind the interpretable weight I_w.
+
+A method file holds only what makes it different (its loss, its data, its defaults).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..config import UnlearningConfig
+from ..data import UnlearningData
+from ..models import is_multi_agent, predict_proba
+
+CHECKPOINT_FORMAT = "masimu.unlearning_checkpoint/1"
+
+
+# --- results ---
+
+@dataclass
+class EpochStats:
+    """Numbers of one finished epoch."""
+
+    epoch: int
+    """1-based epoch number."""
+    train_loss: float
+    """Mean training loss over the epoch's batches (the method's own objective)."""
+    train_accuracy: float
+    """Accuracy on the epoch's training batches (NaN where the objective has no labels)."""
+    retain_accuracy: float
+    """Accuracy on the retain set after the epoch (NaN when not measured)."""
+    forget_accuracy: float
+    """Accuracy on the forget set after the epoch."""
+    forget_loss: float
+    """Mean cross-entropy on the forget set after the epoch."""
+    seconds: float
+    """Wall time of the epoch's training (evaluation excluded)."""
+    interpretable_weight: float = float("nan")
+    """Mean I_w over the epoch's batches (IMU/MASIMU/MALIMU only)."""
+
+
+@dataclass
+class RunRecord:
+    """What :func:`unlearning.unlearn` reports about one run."""
+
+    method: str
+    model_kind: str
+    """"cnn" (standard classifier) or "ma" (multi-agent learner)."""
+    wall_time_s: float
+    """Unlearning time: setup (LIME tables, saliency mask) plus training epochs; evaluation excluded."""
+    setup_time_s: float
+    epochs: int
+    history: list[EpochStats] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    resumed_from_epoch: int = 0
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class UnlearningResult:
+    """An unlearned model and the record of the run that produced it."""
+
+    model: Any
+    record: RunRecord
+
+    def __iter__(self) -> Any:
+        """Unpack as ``model, record = unlearn(...)``."""
+        return iter((self.model, self.record))
+
+
+class UnlearningMethod:
+    """Base of every registered method: a name, a model kind, defaults and ``run``.
+
+    Subclasses set ``name``, ``model_kind`` ("cnn", "ma" or "any"), ``DEFAULTS`` (config
+    fields filled when left None) and ``reference`` (where the defaults come from), and
+    implement ``run(model, data, config, on_epoch_end)``, which receives a private copy of
+    the original model.
+    """
+
+    name: str = ""
+    model_kind: str = "any"
+    DEFAULTS: dict[str, Any] = {}
+    reference: str = ""
+
+    def run(self, model: Any, data: UnlearningData, config: UnlearningConfig,
+            on_epoch_end: Callable[[int], None] | None = None) -> UnlearningResult:
+        raise NotImplementedError
+
+    def defaults(self, model: Any, data: UnlearningData) -> dict[str, Any]:
+        """Config values used where the caller left a field None (``DEFAULTS`` unless overridden)."""
+        return dict(self.DEFAULTS)
+
+    def __call__(self, model: Any, data: UnlearningData, config: UnlearningConfig,
+                 on_epoch_end: Callable[[int], None] | None = None) -> UnlearningResult:
+        return self.run(model, data, config.resolve(self.defaults(model, data)), on_epoch_end)
+
+
+def require_standard(method: str, model: Any) -> None:
+    """Raise TypeError unless ``model`` is a standard classifier (an nn.Module returning logits)."""
+    if is_multi_agent(model):
+        raise TypeError(f"{method!r} unlearns a standard classifier (torch nn.Module); got the multi-agent "
+                        f"{type(model).__name__}. Use masmu/malmu/masimu/malimu/ma_retrain/ma_original for it.")
+
+
+def require_multi_agent(method: str, model: Any) -> None:
+    """Raise TypeError unless ``model`` is the multi-agent learner."""
+    if not is_multi_agent(model):
+        raise TypeError(f"{method!r} unlearns the multi-agent learner (agents.MAReinforce); got "
+                        f"{type(model).__name__}. Use mu/imu/retrain/original or a baseline for a standard classifier.")
+
+
+# --- optimizer and batches ---
+
+def make_sgd(params: Any, config: UnlearningConfig) -> torch.optim.SGD:
+    """SGD with the resolved lr, momentum and weight decay of ``config``."""
+    return torch.optim.SGD(params, lr=float(config.lr), momentum=float(config.momentum or 0.0),
+                           weight_decay=float(config.weight_decay or 0.0))
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """A 63-bit seed for (run seed, epoch, stream), so a resumed run redraws the same numbers."""
+    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(2, dtype=np.uint32).view(np.uint64)[0]
+               >> np.uint64(1))
+
+
+def epoch_batches(indices: np.ndarray, batch_size: int, seed: int, epoch: int, stream: int = 0) -> list[np.ndarray]:
+    """``indices`` shuffled by (seed, epoch, stream) and cut into batches of ``batch_size`` (last one smaller)."""
+    order = np.random.default_rng(epoch_seed(seed, epoch, stream)).permutation(np.asarray(indices, dtype=np.int64))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def classifier_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor,
+                    loss_fn: Callable[[Tensor, Tensor], Tensor],
+                    before_step: Callable[[], None] | None = None) -> tuple[float, int]:
+    """One optimizer step of a standard classifier.
+
+    Args:
+        images: (B, C, H, W) uint8. labels: (B,) int64.
+        loss_fn: (logits (B, K), labels (B,)) -> scalar loss to minimise.
+        before_step: called between backward and ``optimizer.step`` (gradient scaling, masks).
+
+    Returns:
+        (loss value, number of correct predictions against ``labels``).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    logits = model(images)
+    loss = loss_fn(logits, labels)
+    loss.backward()
+    if before_step is not None:
+        before_step()
+    optimizer.step()
+    return float(loss.detach()), int((logits.detach().argmax(1) == labels).sum())
+
+
+def scale_gradients(params: Any, factor: float) -> None:
+    """Multiply every parameter's ``.grad`` by ``factor`` in place (Algorithm 3 line 22)."""
+    for p in params:
+        if p.grad is not None:
+            p.grad.mul_(factor)
+
+
+# --- evaluation inside the loop ---
+
+def accuracy_and_loss(model: Any, data: UnlearningData, indices: np.ndarray, config: UnlearningConfig) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of ``model`` on ``data.train[indices]``."""
+    probs = predict_proba(model, data.train, indices, batch_size=config.eval_batch_size, device=config.device,
+                          seed=config.seed)
+    labels = data.train.labels[indices]
+    p_true = np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)
+    return float((probs.argmax(1) == labels).mean()), float(-np.log(p_true).mean())
+
+
+# --- checkpoints ---
+
+def _fingerprint(method: str, data: UnlearningData, config: UnlearningConfig) -> str:
+    h = hashlib.sha256()
+    h.update(method.encode())
+    h.update(data.retain.tobytes())
+    h.update(data.forget.tobytes())
+    h.update(repr(sorted(config.to_dict().items())).encode())
+    return h.hexdigest()[:16]
+
+
+class Checkpointer:
+    """Saves (model, optimizer, finished epochs, history, extra tensors) after each epoch.
+
+    The file loads with ``torch.load(weights_only=True)``: it holds only tensors, numbers,
+    strings, lists and dicts. A checkpoint made with other data or settings is ignored.
+    """
+
+    def __init__(self, method: str, data: UnlearningData, config: UnlearningConfig) -> None:
+        self.path = (Path(config.checkpoint_dir) / f"{method}.ckpt") if config.checkpoint_dir else None
+        self.fingerprint = _fingerprint(method, data, config)
+
+    def load(self) -> dict[str, Any] | None:
+        if self.path is None or not self.path.exists():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != self.fingerprint:
+            return None
+        return state
+
+    def save(self, state: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        torch.save({"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, **state}, tmp)
+        os.replace(tmp, self.path)
+
+    def clear(self) -> None:
+        if self.path is not None and self.path.exists():
+            self.path.unlink()
+
+
+def model_state(model: Any) -> dict[str, Any]:
+    """A ``weights_only``-safe snapshot of a standard classifier or of the multi-agent learner."""
+    if is_multi_agent(model):
+        return model.state_dict()
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def load_model_state(model: Any, state: dict[str, Any]) -> None:
+    """Restore :func:`model_state` into ``model`` in place."""
+    if is_multi_agent(model):
+        restored = type(model).from_state_dict(state, device=str(getattr(model, "device", "cpu")))
+        model.__dict__.update(restored.__dict__)
+    else:
+        model.load_state_dict(state)
+
+
+# --- the epoch loop ---
+
+EpochFn = Callable[[int], tuple[float, float, float]]
+"""Runs one epoch (1-based number) and returns (mean loss, train accuracy, mean I_w or NaN)."""
+
+
+def run_epochs(method: UnlearningMethod, model: Any, optimizer: Any, data: UnlearningData,
+               config: UnlearningConfig, epoch_fn: EpochFn, *, setup_time_s: float = 0.0,
+               extra_state: dict[str, Tensor] | None = None,
+               on_epoch_end: Callable[[int], None] | None = None, measure_retain: bool = False,
+               notes: str = "") -> RunRecord:
+    """Run ``config.epochs`` epochs of ``epoch_fn`` with seeding, timing, evaluation and checkpoints.
+
+    Each epoch starts from ``torch.manual_seed(epoch_seed(seed, epoch))`` and draws its batch
+    order from the same (seed, epoch), so an interrupted run resumed from its checkpoint
+    (``config.checkpoint_dir``) ends with the same weights as an uninterrupted one.
+    ``on_epoch_end(epoch)`` is called after each epoch's checkpoint is written (an exception
+    raised there interrupts the run, e.g. for tests).
+
+    Args:
+        model: nn.Module or multi-agent learner with ``state_dict``/``load_state_dict``.
+        optimizer: the optimizer whose state is checkpointed (None for none).
+        extra_state: tensors the method needs to resume (e.g. SalUn's mask); saved as is.
+    """
+    epochs = int(config.epochs or 0)
+    checkpointer = Checkpointer(method.name, data, config)
+    history: list[EpochStats] = []
+    start_epoch, elapsed = 0, 0.0
+    state = checkpointer.load()
+    if state is not None:
+        load_model_state(model, state["model"])
+        if optimizer is not None and state.get("optimizer") is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        start_epoch, elapsed = int(state["epoch"]), float(state["elapsed"])
+        history = [EpochStats(**h) for h in state["history"]]
+        if extra_state is not None:
+            for key in extra_state:
+                extra_state[key].copy_(state["extra"][key])
+    bar = tqdm(range(start_epoch + 1, epochs + 1), desc=method.name, disable=not config.progress, leave=False)
+    for epoch in bar:
+        torch.manual_seed(epoch_seed(config.seed, epoch, stream=99))
+        t0 = time.perf_counter()
+        loss, train_acc, iw = epoch_fn(epoch)
+        seconds = time.perf_counter() - t0
+        elapsed += seconds
+        forget_acc, forget_loss = accuracy_and_loss(model, data, data.forget, config)
+        retain_acc = accuracy_and_loss(model, data, data.retain, config)[0] if measure_retain else float("nan")
+        history.append(EpochStats(epoch, loss, train_acc, retain_acc, forget_acc, forget_loss, seconds, iw))
+        bar.set_postfix(loss=f"{loss:.3f}", forget_acc=f"{forget_acc:.3f}")
+        checkpointer.save({"model": model_state(model),
+                           "optimizer": optimizer.state_dict() if optimizer is not None else None,
+                           "epoch": epoch, "elapsed": elapsed, "history": [asdict(h) for h in history],
+                           "extra": {k: v.detach().cpu() for k, v in (extra_state or {}).items()}})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+    return RunRecord(method=method.name, model_kind=method.model_kind, wall_time_s=setup_time_s + elapsed,
+                     setup_time_s=setup_time_s, epochs=epochs, history=history, config=config.to_dict(),
+                     resumed_from_epoch=start_epoch, notes=notes)
+
+
+def mean_or_nan(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+# --- standard-classifier epochs ---
+
+def supervised_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: UnlearningData, indices: np.ndarray,
+                     config: UnlearningConfig, epoch: int, *,
+                     loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+                     labels_for: Callable[[np.ndarray, Tensor], Tensor] | None = None,
+                     before_step: Callable[[np.ndarray], float | None] | None = None,
+                     stream: int = 0) -> tuple[float, float, float]:
+    """One epoch of minibatch steps over ``data.train[indices]`` in seeded random order.
+
+    Args:
+        loss_fn: (logits (B, K), labels (B,)) -> scalar; default cross-entropy.
+        labels_for: (batch dataset indices, true labels (B,)) -> labels to train on (e.g. random labels).
+        before_step: called with the batch's dataset indices between backward and step (may scale
+            gradients); a float it returns is averaged into the epoch's I_w.
+
+    Returns:
+        (mean loss, accuracy against the labels trained on, mean I_w or NaN).
+    """
+    loss_fn = loss_fn or nn.functional.cross_entropy
+    model.train()
+    total_loss, correct, seen, weights = 0.0, 0, 0, []
+    for batch in epoch_batches(indices, config.batch_size, config.seed, epoch, stream):
+        images, labels = data.train.get_batch(batch)
+        if labels_for is not None:
+            labels = labels_for(batch, labels)
+        images, labels = images.to(config.device), labels.to(config.device)
+        hook = None
+        if before_step is not None:
+            def hook(batch: np.ndarray = batch) -> None:
+                value = before_step(batch)
+                if value is not None:
+                    weights.append(float(value))
+        loss, hits = classifier_step(model, optimizer, images, labels, loss_fn, hook)
+        total_loss += loss * len(batch)
+        correct += hits
+        seen += len(batch)
+    return total_loss / max(seen, 1), correct / max(seen, 1), mean_or_nan(weights)
+
+
+def private_copy(model: Any, device: str) -> Any:
+    """A deep copy of ``model`` (the caller's original is never modified)."""
+    import copy
+
+    duplicate = copy.deepcopy(model)
+    return duplicate.to(device) if isinstance(duplicate, nn.Module) else duplicate

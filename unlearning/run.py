@@ -1,0 +1,39 @@
+"""``unlearning.unlearn``: run one registered method on one retain/forget split."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from masimu_env.datasets import ImageDataset
+
+from .config import UnlearningConfig
+from .data import UnlearningData
+from .methods import UnlearningResult, get_method
+
+
+def unlearn(method: str, original: Any, dataset: ImageDataset, split: Any, *, test: ImageDataset | None = None,
+            on_epoch_end: Callable[[int], None] | None = None, **settings: Any) -> UnlearningResult:
+    """Unlearn ``split``'s forget set from ``original`` with the registered ``method``.
+
+    Args:
+        method: a name from :func:`unlearning.methods.available` (e.g. "imu", "masimu", "salun").
+        original: the trained model: an ``nn.Module`` mapping (B, C, H, W) images to (B, K) logits
+            for the standard methods, an ``agents.MAReinforce`` for the multi-agent ones. Never modified.
+        dataset: the training set the original was trained on.
+        split: a ``RetainForgetSplit`` (or anything with ``.retain``/``.forget`` index arrays into
+            ``dataset``, or a (retain, forget) pair). Empty, overlapping or out-of-range sets raise ValueError.
+        test: optional held-out set (kept with the data; not used for training).
+        on_epoch_end: called with the 1-based epoch after each epoch's checkpoint (an exception
+            raised there interrupts the run; rerunning with the same ``checkpoint_dir`` resumes).
+        **settings: fields of :class:`UnlearningConfig` (epochs, lr, seed, checkpoint_dir, ...);
+            fields left out take the method's documented defaults.
+
+    Returns:
+        :class:`UnlearningResult` (unpacks as ``model, record``): the unlearned model and a
+        :class:`RunRecord` with wall time, epochs and per-epoch loss/accuracy.
+    """
+    runner = get_method(method)
+    config = UnlearningConfig.from_settings(**settings)
+    data = UnlearningData.from_split(dataset, split, test)
+    return runner(original, data, config, on_epoch_end)
