@@ -11,6 +11,11 @@ from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, parall
 
 import masimu_env
 
+# Known, intended warnings of PettingZoo's checkers: messages/inbox are unbounded Boxes (-inf, inf) and
+# the 'dict' action mode uses Dict spaces.
+pytestmark = [pytest.mark.filterwarnings("ignore:.*infinity.*:UserWarning"),
+              pytest.mark.filterwarnings("ignore:.*probably should be gymnasium.spaces.box.*:UserWarning")]
+
 LINE_3 = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
 
 # (dataset fixture, env kwargs): 1, 3 and 16 agents; windows 1..12; both action modes; both obs modes;
@@ -28,13 +33,10 @@ CASES = {
 }
 
 
-@pytest.fixture(params=list(CASES), ids=list(CASES))
-def make_env(request):
-    """``make_env(aec=False, **overrides)`` builds the case's env."""
-    source, kwargs = CASES[request.param]
+def _factory(request, case: str):
+    source, kwargs = CASES[case]
     if source == "folder":
-        root = request.getfixturevalue("folder_root")
-        base = dict(dataset="folder", root=root, split="all")
+        base = dict(dataset="folder", root=request.getfixturevalue("folder_root"), split="all")
     else:
         base = dict(dataset=request.getfixturevalue(source))
 
@@ -43,6 +45,12 @@ def make_env(request):
         return factory(**{**base, **kwargs, **overrides})
 
     return make
+
+
+@pytest.fixture(params=list(CASES), ids=list(CASES))
+def make_env(request):
+    """``make_env(aec=False, **overrides)`` builds the case's env."""
+    return _factory(request, request.param)
 
 
 def test_parallel_api(make_env):
@@ -61,7 +69,10 @@ def test_state(make_env):
     state_test(make_env(aec=True, seed=0), make_env(seed=0))
 
 
-def test_render(make_env):
+# 'human' mode pauses 1/fps s per frame, so rendering runs on a few representative cases only.
+@pytest.mark.parametrize("case", ["digits-3-dict", "rgb32-16-ring", "folder-3-matrix-multidiscrete-flat"])
+def test_render(request, case):
+    make_env = _factory(request, case)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*non-interactive.*")
         render_test(lambda render_mode=None: make_env(aec=True, seed=0, render_mode=render_mode))
