@@ -182,9 +182,13 @@ def explain_fast(model: nn.Module, images: Tensor, labels: np.ndarray | None,
                         ).view(count, height, width)
                     else:
                         keep = z_device[image, sample:sample + count][:, segments_device[image]]
-                    offset = position - start
-                    torch.where(keep[:, None], images_device[image], fill_device[image],
-                                out=buffer[offset:offset + count])
+                    # keep * image + (1 - keep) * fill with keep in {0, 1} is exact (each
+                    # product is the pixel or +0) and, on CPU, several times faster than
+                    # torch.where broadcasting a bool mask over channels.
+                    on = keep[:, None].to(torch.float32)
+                    target = buffer[position - start:position - start + count]
+                    torch.mul(on, images_device[image], out=target)
+                    target.addcmul_(1.0 - on, fill_device[image])
                     position += count
                 probs = class_probabilities(model, buffer[:end - start])
                 if not checked_labels:

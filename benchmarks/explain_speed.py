@@ -1,0 +1,168 @@
+"""Seconds per image of the fast and the reference (lime package) LIME backends.
+
+For 28x28 grey, 32x32 colour and 450x600 colour images it prints, at equal settings
+(same num_samples, segmentation, batch_size, seed): seconds per image of each backend,
+their ratio, the largest coefficient difference, and the classifier's own cost for
+num_samples forward passes (a floor no LIME implementation can go below at equal
+settings). It then times the fast backend on a HAM10000-sized forget set (851 images)
+at reduced sizes.
+
+    python benchmarks/explain_speed.py                 # full run (several minutes)
+    python benchmarks/explain_speed.py --quick         # fewer images, smaller samples
+    MASIMU_REAL_DATA=../shared/data python benchmarks/explain_speed.py   # real HAM10000 jpgs
+
+The classifier is a small CNN defined here (two strided convolutions, pooling, linear),
+randomly initialised: LIME's cost does not depend on what the model has learned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from unlearning.explain import ExplainConfig, explain
+
+
+class SmallCNN(nn.Module):
+    """(B, C, H, W) float in [0, 1] -> (B, num_classes) logits, any H, W >= 4."""
+
+    def __init__(self, channels: int, num_classes: int = 7) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(channels, 8, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(16 * 16, num_classes))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.layers(images)
+
+
+def smooth_images(count: int, channels: int, height: int, width: int, seed: int) -> torch.Tensor:
+    """(count, C, H, W) uint8 blobs (upsampled noise), so SLIC/quickshift see structure."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand((count, channels, max(2, height // 8), max(2, width // 8)),
+                        generator=generator)
+    fine = nn.functional.interpolate(coarse, size=(height, width), mode="bilinear",
+                                     align_corners=False)
+    return (fine * 255).round().to(torch.uint8)
+
+
+def ham_images(count: int, side: int) -> torch.Tensor | None:
+    """First ``count`` HAM10000 jpgs under $MASIMU_REAL_DATA, resized to side x side, or None."""
+    root = os.environ.get("MASIMU_REAL_DATA")
+    if not root:
+        return None
+    paths = sorted(Path(root, "ham10000").glob("HAM10000_images_part_*/*.jpg"))[:count]
+    if not paths:
+        return None
+    from PIL import Image
+
+    arrays = [np.asarray(Image.open(p).convert("RGB").resize((side, side), Image.BILINEAR))
+              for p in paths]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def seconds(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def model_floor(model: nn.Module, channels: int, height: int, width: int, num_samples: int,
+                batch_size: int) -> float:
+    """Seconds for num_samples forward passes in batches of batch_size (one image's worth)."""
+    batch = torch.rand((min(batch_size, num_samples), channels, height, width))
+    with torch.no_grad():
+        model(batch)  # warm-up
+        start = time.perf_counter()
+        done = 0
+        while done < num_samples:
+            model(batch[:min(batch_size, num_samples - done)])
+            done += batch_size
+    return time.perf_counter() - start
+
+
+def compare(name: str, channels: int, height: int, width: int, n_fast: int, n_reference: int,
+            config: ExplainConfig, lime_default_batch: bool) -> None:
+    model = SmallCNN(channels).eval()
+    torch.manual_seed(0)
+    images = smooth_images(n_fast, channels, height, width, seed=height)
+    explain(model, images[:1], config=dataclasses.replace(config, num_samples=10))  # warm-up
+
+    fast_time, fast = seconds(lambda: explain(model, images, config=config))
+    reference_config = dataclasses.replace(config, backend="lime")
+    reference_time, reference = seconds(
+        lambda: explain(model, images[:n_reference], config=reference_config))
+    fast_per_image = fast_time / n_fast
+    reference_per_image = reference_time / n_reference
+    difference = np.abs(fast.segment_coefs[:n_reference] - reference.segment_coefs).max()
+    scale = np.abs(reference.segment_coefs).max()
+    floor = model_floor(model, channels, height, width, config.num_samples, config.batch_size)
+    print(f"{name:>16} | fast {fast_per_image:8.4f} s/img ({n_fast} imgs) | "
+          f"lime {reference_per_image:8.4f} s/img ({n_reference} imgs) | "
+          f"ratio {reference_per_image / fast_per_image:6.1f}x | "
+          f"max |diff| {difference:.2e} (rel {difference / scale:.1e}) | "
+          f"model floor {floor:.4f} s/img | "
+          f"overhead ratio {(reference_per_image - floor) / max(fast_per_image - floor, 1e-9):6.1f}x",
+          flush=True)
+    if lime_default_batch:
+        default_config = dataclasses.replace(reference_config, batch_size=10)
+        default_time, _ = seconds(lambda: explain(model, images[:n_reference],
+                                                  config=default_config))
+        print(f"{'':>16} | lime with its default batch_size=10: "
+              f"{default_time / n_reference:.4f} s/img, "
+              f"ratio {default_time / n_reference / fast_per_image:.1f}x", flush=True)
+
+
+def forget_set_timing(sides: list[int], count: int, measured: int, config: ExplainConfig) -> None:
+    for side in sides:
+        model = SmallCNN(3).eval()
+        images = ham_images(measured, side)
+        source = "HAM10000 jpgs" if images is not None else "synthetic"
+        if images is None:
+            images = smooth_images(measured, 3, side, side, seed=side)
+        elapsed, _ = seconds(lambda: explain(model, images, config=config))
+        per_image = elapsed / len(images)
+        total = per_image * count
+        print(f"forget set {count} x {side}x{side} ({source}, grid "
+              f"{config.grid_for(side, side)}, measured on {len(images)}): "
+              f"{per_image:.4f} s/img -> {total:.1f} s total "
+              f"({'<' if total < 600 else '>='} 10 min target)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--num-samples", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="fewer images, 300 samples")
+    parser.add_argument("--forget-count", type=int, default=851)
+    parser.add_argument("--forget-sides", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--forget-measured", type=int, default=851,
+                        help="images actually explained per size; the total is extrapolated")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    num_samples = 300 if args.quick else args.num_samples
+    config = ExplainConfig(num_samples=num_samples, batch_size=args.batch_size)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f}, num_samples {num_samples}, "
+          f"batch_size {args.batch_size}, default grid segmentation", flush=True)
+    scale = 4 if args.quick else 1
+    compare("28x28 grey", 1, 28, 28, 128 // scale, 8 // scale, config, lime_default_batch=True)
+    compare("32x32 colour", 3, 32, 32, 128 // scale, 8 // scale, config, lime_default_batch=True)
+    compare("450x600 colour", 3, 450, 600, 4 // min(scale, 2), 2 // min(scale, 2),
+            dataclasses.replace(config, batch_size=min(args.batch_size, 100)),
+            lime_default_batch=False)
+    forget_set_timing(args.forget_sides, args.forget_count,
+                      min(args.forget_measured // scale, args.forget_count), config)
+
+
+if __name__ == "__main__":
+    main()
