@@ -246,3 +246,12 @@ def test_cuda_core_matches_cpu_core():
         assert torch.allclose(o_cpu.inbox, o_gpu.inbox.cpu(), atol=1e-6)
     logits = torch.randn(6, 5, 4, generator=g)
     assert torch.allclose(cpu.agent_rewards(s_cpu, logits), gpu.agent_rewards(s_gpu, logits.cuda()).cpu(), atol=1e-6)
+
+
+def test_prediction_probs_match_torch_softmax_for_large_logits():
+    logits = torch.randn(8, 5, 45, generator=torch.Generator().manual_seed(0)) * 50
+    logits[0, 0, 0] = 1e4  # saturating logit: no overflow
+    probs = prediction_probs(logits, 45)
+    assert torch.isfinite(probs).all()
+    assert torch.allclose(probs, torch.softmax(logits, -1), atol=1e-6)
+    assert torch.allclose(probs.sum(-1), torch.ones(8, 5))

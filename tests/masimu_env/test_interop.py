@@ -62,6 +62,7 @@ def test_torchrl_shared_policy_rollout():
     assert int(rollout["next", "agent", "terminated"].sum()) == 2 * 3
 
 
+@pytest.mark.slow  # ~40 s (Ray start-up); passed with ray 2.60.0
 def test_rllib_ppo_few_iterations():
     pytest.importorskip("ray.rllib")
     import ray
