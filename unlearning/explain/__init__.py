@@ -6,6 +6,20 @@ float images in [0, 1] to logits.
     coefs = lime_coefficients(model, images)                  # (B, rows*cols)
     i_w = interpretable_weight(retain_coefs, forget_coefs)   # float in [0, 1]
     GradientScaler(model).apply(i_w)                         # grad <- grad - i_w * grad
+
+In an unlearning loop (Algorithm 3) the retain and forget sets are explained once with the
+original model (``cache_dir`` makes reruns free), and each batch indexes its rows:
+
+    retain_coefs = lime_coefficients(model, retain_images, cache_dir=cache)
+    forget_coefs = lime_coefficients(model, forget_images, cache_dir=cache)
+    scaler = GradientScaler(model)
+    for batch_indices, images, labels in loader:
+        loss = criterion(model(images), labels); loss.backward()
+        scaler.apply(interpretable_weight(retain_coefs[batch_indices], forget_coefs))
+        optimizer.step(); optimizer.zero_grad()
+
+Pass ``class_mean_coefficients(forget_coefs, forget_labels)`` as the forget matrix to use
+the per-label averages of the paper's section 3 instead of per-image vectors.
 """
 
 from .cache import cache_key, model_fingerprint

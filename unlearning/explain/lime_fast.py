@@ -32,7 +32,10 @@ from .config import ExplainConfig
 
 # Upper bounds on elements held at once per block of images (float32 images, bool z).
 _MAX_BLOCK_PIXELS = 2 ** 25
-_MAX_BLOCK_Z = 2 ** 26
+_MAX_BLOCK_Z = 2 ** 24  # bounds the float64 ridge design matrices too (128 MB each)
+# On CPU the superpixel masks are gathered with numpy, whose fancy indexing is several
+# times faster than torch's there; other devices use torch indexing.
+_NUMPY_GATHER_ON_CPU = True
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,7 @@ def explain_fast(model: nn.Module, images: Tensor, labels: np.ndarray | None,
         segments_cpu = torch.from_numpy(segments[first:last])
         fill = segment_means(images[first:last], segments_cpu, max_segments)
         # --- classify perturbed images in batches that may span several images ---
-        on_cpu = device.type == "cpu"
+        on_cpu = device.type == "cpu" and _NUMPY_GATHER_ON_CPU
         segments_flat = segments[first:last].reshape(n_images, -1)
         z_device = None if on_cpu else z_cpu.to(device)
         segments_device = None if on_cpu else segments_cpu.to(device)
@@ -176,7 +179,6 @@ def explain_fast(model: nn.Module, images: Tensor, labels: np.ndarray | None,
                     image, sample = divmod(position, num_samples)
                     count = min(num_samples - sample, end - position)
                     if on_cpu:
-                        # numpy's fancy indexing is several times faster than torch's on CPU.
                         keep = torch.from_numpy(
                             z[image, sample:sample + count][:, segments_flat[image]]
                         ).view(count, height, width)

@@ -242,3 +242,14 @@ def test_processing_in_blocks_changes_nothing(monkeypatch, colour_model, colour_
     _assert_close_relative(blocked.coefs, whole.coefs, rtol=1e-5)
     _assert_close_relative(blocked.segment_coefs, whole.segment_coefs, rtol=1e-5)
     np.testing.assert_array_equal(blocked.num_segments, whole.num_segments)
+
+
+def test_torch_mask_gather_path_equals_numpy_path(monkeypatch, colour_model, colour_images):
+    # The torch indexing path is the one used on CUDA; run it on CPU here.
+    import unlearning.explain.lime_fast as lime_fast
+
+    config = ExplainConfig(num_samples=100, grid=(4, 4), segmentation="slic", slic_segments=8)
+    numpy_path = explain(colour_model, colour_images, config=config)
+    monkeypatch.setattr(lime_fast, "_NUMPY_GATHER_ON_CPU", False)
+    torch_path = explain(colour_model, colour_images, config=config)
+    np.testing.assert_array_equal(torch_path.segment_coefs, numpy_path.segment_coefs)
