@@ -83,7 +83,8 @@ class HumanViewer:
         self._plt = plt
         self.fps = fps
         self.figure, self.axes = plt.subplots()
-        self.figure.canvas.manager.set_window_title(title) if self.figure.canvas.manager else None
+        if self.figure.canvas.manager is not None:
+            self.figure.canvas.manager.set_window_title(title)
         self.axes.set_axis_off()
         self._artist = None
 

@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 
 import masimu_env
-from masimu_env import datasets
 from masimu_env.api.render import agent_colour, render_frame, save_episode_gif, upscale_factor
 
 
