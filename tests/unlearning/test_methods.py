@@ -1,0 +1,158 @@
+"""Every registered method runs end to end on digits; bad splits fail; interrupted runs resume exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import unlearning
+from unlearning.methods import METHODS, available, get_method
+from unlearning.models import is_multi_agent, predict_proba
+
+from .conftest import TINY
+
+
+def _original_for(name, request):
+    kind = METHODS[name].model_kind
+    if kind == "ma":
+        return request.getfixturevalue("tiny_lstm" if name in ("malmu", "malimu") else "tiny_gru")
+    return request.getfixturevalue("trained_cnn")
+
+
+def _state(model):
+    net = model.net if is_multi_agent(model) else model
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_method_runs_end_to_end(name, digits_small, request):
+    train, test, split = digits_small
+    original = _original_for(name, request)
+    before = _state(original)
+    model, record = unlearning.unlearn(name, original, train, split, **TINY)
+    assert record.method == name
+    assert record.wall_time_s >= 0 and np.isfinite(record.wall_time_s)
+    expected_epochs = 0 if name in ("original", "ma_original") else 1
+    assert record.epochs == expected_epochs and len(record.history) == expected_epochs
+    for stats in record.history:
+        assert 0.0 <= stats.forget_accuracy <= 1.0 and np.isfinite(stats.train_loss)
+    if name in ("imu", "masimu", "malimu"):
+        assert 0.0 <= record.history[0].interpretable_weight <= 1.0
+        assert record.setup_time_s > 0
+    probs = predict_proba(model, test, np.arange(10))
+    assert probs.shape == (10, train.num_classes) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+    after = _state(original)
+    assert all(torch.equal(before[k], after[k]) for k in before), "the original model must not change"
+    if expected_epochs and name not in ("retrain", "ma_retrain"):
+        changed = _state(model)
+        assert any(not torch.equal(before[k], changed[k]) for k in before), "unlearning changed no weight"
+
+
+def test_registry_names_match_modules():
+    for name, cls in METHODS.items():
+        assert cls.__module__ == f"unlearning.methods.{name}"
+    with pytest.raises(ValueError, match="available: "):
+        get_method("finetune")
+    assert "masimu" in available()
+
+
+def test_wrong_model_kind_is_rejected(digits_small, trained_cnn, tiny_gru):
+    train, _, split = digits_small
+    with pytest.raises(TypeError, match="multi-agent"):
+        unlearning.unlearn("masmu", trained_cnn, train, split, **TINY)
+    with pytest.raises(TypeError, match="standard classifier"):
+        unlearning.unlearn("mu", tiny_gru, train, split, **TINY)
+    with pytest.raises(ValueError, match="LSTM"):
+        unlearning.unlearn("malmu", tiny_gru, train, split, **TINY)
+
+
+@pytest.mark.parametrize("retain, forget, match", [
+    (np.arange(10, 300), np.array([], dtype=np.int64), "empty"),
+    (np.arange(0, 300), np.arange(0, 30), "overlap"),
+    (np.arange(30, 300), np.array([1, 2, 300]), r"\[0, 300\)"),
+    (np.arange(30, 300), np.array([-1, 2]), r"\[0, 300\)"),
+    (np.arange(30, 300), np.array([1, 1, 2]), "duplicate"),
+])
+def test_bad_split_raises(retain, forget, match, digits_small, trained_cnn):
+    train, _, _ = digits_small
+    with pytest.raises(ValueError, match=match):
+        unlearning.unlearn("mu", trained_cnn, train, (retain, forget), **TINY)
+
+
+def test_unknown_setting_names_valid_ones(digits_small, trained_cnn):
+    train, _, split = digits_small
+    with pytest.raises(ValueError, match="valid settings"):
+        unlearning.unlearn("mu", trained_cnn, train, split, learning_rate=0.1)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_after_first(epoch):
+    if epoch == 1:
+        raise _Interrupt
+
+
+@pytest.mark.parametrize("name", ["imu", "scrub", "masimu"])
+def test_interrupted_run_resumes_to_same_result(name, digits_small, request, tmp_path):
+    train, _, split = digits_small
+    original = _original_for(name, request)
+    settings = dict(TINY, epochs=2, seed=3)
+    straight, reference = unlearning.unlearn(name, original, train, split, **settings)
+    with pytest.raises(_Interrupt):
+        unlearning.unlearn(name, original, train, split, checkpoint_dir=str(tmp_path),
+                           on_epoch_end=_interrupt_after_first, **settings)
+    checkpoint = torch.load(tmp_path / f"{name}.ckpt", weights_only=True)
+    assert checkpoint["epoch"] == 1
+    resumed, record = unlearning.unlearn(name, original, train, split, checkpoint_dir=str(tmp_path), **settings)
+    assert record.resumed_from_epoch == 1 and len(record.history) == 2
+    a, b = _state(straight), _state(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h.train_loss for h in record.history] == pytest.approx([h.train_loss for h in reference.history])
+
+
+def test_imu_scales_gradients_by_one_minus_iw(digits_small, trained_cnn):
+    """IMU's first step equals MU's step with the gradient times (1 - I_w) (plain SGD, no momentum)."""
+    from unlearning.config import UnlearningConfig
+    from unlearning.data import UnlearningData
+    from unlearning.interpretable import InterpretableWeights
+
+    train, _, split = digits_small
+    data = UnlearningData.from_split(train, split)
+    rng = np.random.default_rng(0)
+    forget_coefs = rng.normal(size=(len(data.forget), 4))
+    retain_coefs = forget_coefs.mean(0) + 0.5 * rng.normal(size=(len(data.retain), 4))
+    weights = InterpretableWeights(data.retain, retain_coefs, forget_coefs)
+    batch = data.retain[:16]
+    i_w = weights.weight(batch)
+    assert 0 < i_w < 1
+    images, labels = train.get_batch(batch)
+    grads = []
+    for factor in (1.0, 1.0 - i_w):
+        model = __import__("copy").deepcopy(trained_cnn)
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        from unlearning.methods.common import scale_gradients
+        scale_gradients(model.parameters(), factor)
+        grads.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
+    assert torch.allclose(grads[1], (1.0 - i_w) * grads[0], atol=1e-7)
+    with pytest.raises(ValueError, match="not in the retain set"):
+        weights.weight(data.forget[:2])
+
+
+def test_retrain_forgets_to_test_level():
+    """Retrain never sees the forget set, so its forget accuracy is near its test accuracy."""
+    from masimu_env import datasets
+    from unlearning.models import make_classifier
+
+    train = datasets.load("digits", split="train")
+    test = datasets.load("digits", split="test")
+    split = datasets.retain_forget_split(train, forget_fraction=0.1, seed=0)
+    model = make_classifier(train.image_shape, train.num_classes)
+    retrained, _ = unlearning.unlearn("retrain", model, train, split, retrain_epochs=4, seed=0)
+    metrics = unlearning.evaluate(retrained, model, train, split, test)
+    assert metrics.test_accuracy > 0.85
+    assert abs(metrics.forget_accuracy - metrics.test_accuracy) < 0.06
+    assert metrics.retain_accuracy >= metrics.forget_accuracy - 0.02
