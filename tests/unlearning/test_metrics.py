@@ -1,0 +1,88 @@
+"""Metrics against hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import unlearning
+from unlearning.metrics import completeness, gap_to_retrain, loss_mia, mia_efficacy, per_example_loss
+
+
+def _onehot(classes, k=3):
+    return np.eye(k)[np.asarray(classes)] * 0.9 + 0.1 / k
+
+
+def test_completeness_hand_cases():
+    a = _onehot([0, 1, 1, 2])
+    assert completeness(a, a) == 1.0
+    assert completeness(a, _onehot([0, 1, 2, 2])) == 0.75
+    assert completeness(a, _onehot([1, 2, 0, 0])) == 0.0
+    with pytest.raises(ValueError):
+        completeness(a, a[:2])
+
+
+def test_per_example_loss_is_cross_entropy():
+    probs = np.array([[0.5, 0.5], [0.1, 0.9]])
+    assert per_example_loss(probs, np.array([0, 1])) == pytest.approx([np.log(2), -np.log(0.9)])
+
+
+def test_mia_identical_distributions_is_at_chance():
+    rng = np.random.default_rng(0)
+    same = rng.exponential(size=2000)
+    balanced = loss_mia(same[:1000], same[1000:], balanced=True)
+    assert balanced.chance == 0.5 and balanced.num_members == balanced.num_nonmembers == 1000
+    assert abs(balanced.accuracy - 0.5) < 0.05
+    unbalanced = loss_mia(same[:300], same[300:1200])
+    assert unbalanced.chance == pytest.approx(900 / 1200)
+    assert abs(unbalanced.accuracy - unbalanced.chance) < 0.03
+    assert unbalanced.folds == 10
+
+
+def test_paper_chance_level_example():
+    """851 forget vs 1,503 test images (HAM10000): majority chance 0.638, the paper's 'MIA 0.640'."""
+    rng = np.random.default_rng(1)
+    result = loss_mia(rng.normal(size=851), rng.normal(size=1503))
+    assert result.chance == pytest.approx(1503 / 2354) and round(result.chance, 3) == 0.638
+
+
+def test_mia_separable_losses_is_near_one():
+    rng = np.random.default_rng(0)
+    result = loss_mia(rng.uniform(0, 0.1, 200), rng.uniform(1, 2, 200), balanced=True)
+    assert result.accuracy > 0.97
+
+
+def test_mia_rejects_tiny_or_nonfinite_input():
+    with pytest.raises(ValueError, match="at least 2"):
+        loss_mia(np.array([0.1]), np.array([0.2, 0.3]))
+    with pytest.raises(ValueError, match="non-finite"):
+        loss_mia(np.array([0.1, np.inf]), np.array([0.2, 0.3]))
+
+
+def _probs_with_confidence(conf, k=4):
+    conf = np.asarray(conf, dtype=float)
+    probs = np.tile(((1 - conf) / (k - 1))[:, None], (1, k))
+    probs[:, 0] = conf
+    return probs, np.zeros(len(conf), dtype=np.int64)
+
+
+def test_mia_efficacy_separates_member_like_from_test_like_forget_sets():
+    rng = np.random.default_rng(0)
+    retain = _probs_with_confidence(rng.uniform(0.97, 1.0, 400))
+    test = _probs_with_confidence(rng.uniform(0.3, 0.7, 200))
+    test_like = _probs_with_confidence(rng.uniform(0.3, 0.7, 100))
+    member_like = _probs_with_confidence(rng.uniform(0.97, 1.0, 100))
+    assert mia_efficacy(*retain, *test, *test_like) > 0.9
+    assert mia_efficacy(*retain, *test, *member_like) < 0.1
+
+
+def test_evaluate_model_against_itself(digits_small, trained_cnn):
+    train, test, split = digits_small
+    metrics = unlearning.evaluate(trained_cnn, trained_cnn, train, split, test)
+    assert metrics.completeness == 1.0
+    f, t = len(split.forget), len(test)
+    assert metrics.mia_chance == pytest.approx(max(f, t) / (f + t))
+    assert metrics.mia_balanced_chance == 0.5
+    assert metrics.unlearning_accuracy == pytest.approx(1 - metrics.forget_accuracy)
+    assert 0 <= metrics.mia_efficacy <= 1
+    assert gap_to_retrain(metrics, metrics) == 0.0
