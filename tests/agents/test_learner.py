@@ -1,0 +1,151 @@
+"""MAReinforce: gradient flow, determinism, checkpoints, resume, hooks, evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from agents import MAReinforce
+
+
+def _params(model: MAReinforce) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.net.state_dict().items()}
+
+
+def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_policy_gradient_reaches_policy_params(tiny_config, digits_train, few_rows):
+    """With no entropy bonus, r_tau does not depend on pi (moves are discrete), so a gradient on pi can only come
+    from log p_tau * advantage: REINFORCE really runs."""
+    model = MAReinforce(tiny_config(entropy_coef=0.0), 10, digits_train.image_shape)
+    before = _params(model)
+    grads = {}
+
+    def record_grads(net, rows):
+        grads["policy"] = net.policy.weight.grad.detach().clone()
+        grads["prediction"] = None if net.prediction.weight.grad is None else net.prediction.weight.grad.clone()
+
+    model.fit(digits_train, epochs=1, indices=few_rows[:16], batch_size=16, grad_hook=record_grads,
+              progress=False)
+    assert grads["policy"].abs().sum() > 0
+    assert not torch.equal(before["policy.weight"], model.net.policy.weight)
+    assert not torch.equal(before["prediction.weight"], model.net.prediction.weight)
+
+
+def test_random_walk_policy_gets_no_policy_gradient(tiny_config, digits_train, few_rows):
+    model = MAReinforce(tiny_config(policy="random"), 10, digits_train.image_shape)
+    before = _params(model)
+    model.fit(digits_train, epochs=1, indices=few_rows, progress=False)
+    assert torch.equal(before["policy.weight"], model.net.policy.weight)  # pi is never used
+    assert not torch.equal(before["prediction.weight"], model.net.prediction.weight)
+
+
+@pytest.mark.parametrize("belief", ["gru", "lstm"])
+def test_training_is_deterministic_on_cpu(tiny_config, digits_train, few_rows, belief):
+    runs = []
+    for _ in range(2):
+        model = MAReinforce(tiny_config(belief=belief), 10, digits_train.image_shape)
+        result = model.fit(digits_train, epochs=2, indices=few_rows, progress=False)
+        runs.append((_params(model), result.history, model.predict_proba(digits_train, few_rows[:10])))
+    _assert_same(runs[0][0], runs[1][0])
+    assert [h["train_loss"] for h in runs[0][1]] == [h["train_loss"] for h in runs[1][1]]
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+    other = MAReinforce(tiny_config(belief=belief, seed=1), 10, digits_train.image_shape)
+    assert not torch.equal(other.net.policy.weight, MAReinforce(tiny_config(belief=belief), 10, (1, 8, 8)).net.policy.weight)
+
+
+@pytest.mark.parametrize("belief", ["gru", "lstm"])
+def test_checkpoint_round_trip_weights_only(tiny_config, digits_train, digits_test, few_rows, tmp_path, belief):
+    model = MAReinforce(tiny_config(belief=belief), 10, digits_train.image_shape)
+    model.fit(digits_train, epochs=1, indices=few_rows, progress=False)
+    path = tmp_path / "ckpt.pt"
+    model.save(path)
+    raw = torch.load(path, weights_only=True)
+    assert raw["config"]["belief"] == belief and raw["epochs_done"] == 1
+    loaded = MAReinforce.load(path)
+    assert loaded.config == model.config and loaded.epochs_done == 1
+    _assert_same(_params(model), _params(loaded))
+    np.testing.assert_array_equal(model.predict_proba(digits_test, np.arange(20)),
+                                  loaded.predict_proba(digits_test, np.arange(20)))
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        MAReinforce.load(tmp_path / "missing.pt")
+
+
+def test_resume_equals_uninterrupted_run(tiny_config, digits_train, few_rows, tmp_path):
+    straight = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    straight.fit(digits_train, epochs=3, indices=few_rows, progress=False)
+
+    first = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    first.fit(digits_train, epochs=1, indices=few_rows, progress=False, checkpoint_path=tmp_path / "c.pt")
+    resumed = MAReinforce.load(tmp_path / "c.pt")
+    resumed.fit(digits_train, epochs=2, indices=few_rows, progress=False)
+    _assert_same(_params(straight), _params(resumed))
+    assert [h["train_loss"] for h in straight.history] == [h["train_loss"] for h in resumed.history]
+
+
+def test_grad_hook_sees_retain_rows_and_can_cancel_updates(tiny_config, digits_train):
+    retain = np.arange(100, 180)
+    model = MAReinforce(tiny_config(batch_size=32), 10, digits_train.image_shape)
+    before = _params(model)
+    seen: list[np.ndarray] = []
+
+    def zero_grads(net, rows):
+        seen.append(np.asarray(rows))
+        for p in net.parameters():
+            if p.grad is not None:
+                p.grad.mul_(0.0)  # (1 - I_w) with I_w = 1
+
+    model.fit(digits_train, epochs=1, indices=retain, grad_hook=zero_grads, progress=False)
+    assert [len(s) for s in seen] == [32, 32, 16]
+    assert sorted(np.concatenate(seen).tolist()) == retain.tolist()
+    _assert_same(before, _params(model))  # Adam with zero gradients does not move
+
+
+def test_fine_tune_with_sgd_and_lr(tiny_config, digits_train, few_rows):
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    model.fit(digits_train, epochs=1, indices=few_rows, progress=False)
+    model.fit(digits_train, epochs=1, indices=few_rows[:32], optimizer="sgd", lr=1e-2, progress=False)
+    assert isinstance(model.optimizer, torch.optim.SGD) and model.optimizer.param_groups[0]["lr"] == 1e-2
+    assert model.epochs_done == 2
+    with pytest.raises(ValueError, match="optimizer"):
+        model.fit(digits_train, epochs=1, indices=few_rows, optimizer="rmsprop", progress=False)
+    with pytest.raises(IndexError, match="indices"):
+        model.fit(digits_train, epochs=1, indices=[10_000], progress=False)
+
+
+def test_evaluate_and_predict(tiny_config, digits_train, digits_test, few_rows, tmp_path):
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    result = model.fit(digits_train, epochs=2, indices=few_rows, val=digits_test, val_indices=np.arange(40),
+                       metrics_path=tmp_path / "history.json", progress=False)
+    assert [h["epoch"] for h in result.history] == [1, 2] and "val_accuracy" in result.history[-1]
+    assert (tmp_path / "history.json").is_file() and (tmp_path / "history.csv").read_text().startswith("epoch,")
+    metrics = model.evaluate(digits_test)
+    assert 0 <= metrics["accuracy"] <= 1 and metrics["n"] == len(digits_test)
+    assert len(metrics["per_class_accuracy"]) == 10
+    probs = model.predict_proba(digits_test)
+    assert probs.shape == (len(digits_test), 10)
+    np.testing.assert_allclose(probs.sum(1), 1, rtol=1e-5)
+    assert metrics["accuracy"] == pytest.approx(float((probs.argmax(1) == digits_test.labels).mean()))
+    # a row's prediction does not depend on which other rows are scored with it
+    rows = np.array([7, 3, 200, 41])
+    np.testing.assert_allclose(model.predict_proba(digits_test, rows), probs[rows], rtol=1e-5, atol=1e-6)
+    images, _ = digits_test.get_batch(np.arange(5))
+    assert model.predict(images).shape == (5,)
+    losses = model.per_example_loss(digits_test, rows)
+    assert losses["loss"].shape == (4,) and bool((losses["nll"] >= 0).all())
+    sub = model.evaluate(digits_test, indices=np.flatnonzero(digits_test.labels == 3))
+    assert [a is None for a in sub["per_class_accuracy"]].count(False) == 1
+
+
+def test_constructor_checks(tiny_config):
+    with pytest.raises(ValueError, match="window"):
+        MAReinforce(tiny_config(window=9), 10, (1, 8, 8))
+    with pytest.raises(TypeError, match="config"):
+        MAReinforce("gru", 10, (1, 8, 8))  # type: ignore[arg-type]
+    model = MAReinforce({"n_agents": 2, "window": 4, "hidden_size": 8}, 10, (1, 8, 8))
+    assert model.config.hidden_size == 8

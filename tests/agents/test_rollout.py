@@ -1,0 +1,166 @@
+"""Networks and batched episodes: shapes, log p_tau as a sum of logs, messages through the core."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from agents import AgentConfig, MultiAgentNet, run_episode
+from agents.reinforce import advantage, reinforce_loss
+from agents.rollout import eval_corners, sample_moves
+from masimu_env.core import Simulator
+
+
+def _setup(cfg: AgentConfig, n_classes: int = 10, channels: int = 1):
+    torch.manual_seed(0)
+    return MultiAgentNet(cfg, n_classes, channels), Simulator(cfg.sim_config, n_classes)
+
+
+def _images(b: int, c: int = 1, side: int = 8, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (b, c, side, side), generator=g, dtype=torch.uint8), torch.randint(0, 10, (b,), generator=g)
+
+
+@pytest.mark.parametrize("belief", ["gru", "lstm"])
+@pytest.mark.parametrize("mode", ["sample", "greedy", "random"])
+def test_episode_shapes(tiny_config, belief, mode):
+    cfg = tiny_config(belief=belief)
+    net, sim = _setup(cfg)
+    images, labels = _images(5)
+    out = run_episode(net, sim, images, labels, torch.Generator().manual_seed(1), mode)
+    n, t = cfg.n_agents, cfg.n_steps
+    assert out["logits"].shape == (5, n, 10)
+    assert out["probs"].shape == (5, n, 10)
+    torch.testing.assert_close(out["probs"].sum(-1), torch.ones(5, n))
+    assert out["reward"].shape == (5,)
+    assert out["log_prob"].shape == (5,)
+    assert out["entropy"].shape == (5,)
+    assert out["moves"].shape == (5, t, n) and out["moves"].dtype == torch.long
+    assert int(out["moves"].min()) >= 0 and int(out["moves"].max()) <= 3
+    assert out["path"].shape == (5, t + 1, n, 2)
+    assert bool((out["reward"] <= 0).all())
+
+
+def test_high_res_rgb_shapes(tiny_config):
+    cfg = tiny_config(window=12, n_agents=4, n_steps=4)
+    net, sim = _setup(cfg, n_classes=7, channels=3)
+    images, _ = _images(2, c=3, side=32)
+    out = run_episode(net, sim, images, torch.tensor([0, 6]), torch.Generator().manual_seed(0))
+    assert out["probs"].shape == (2, 4, 7)
+
+
+def _replay_log_prob(net, sim, images, labels, corners, moves):
+    """Recompute log p_tau step by step with the recorded moves, as a sum of per-move log pi."""
+    state = sim.reset(images, labels, corners=corners)
+    rnn = net.initial_state(images.shape[0], sim.config.n_agents, "cpu")
+    total = torch.zeros(images.shape[0])
+    for t in range(sim.config.n_steps):
+        obs = sim.observe(state)
+        out = net.step(obs.window, obs.position, obs.time, obs.inbox, rnn)
+        rnn = out.state
+        log_pi = torch.log_softmax(out.move_logits, -1)
+        total = total + log_pi.gather(-1, moves[:, t, :, None]).squeeze(-1).sum(-1)
+        state = sim.step(state, moves[:, t], out.message)
+    return total
+
+
+def test_log_prob_is_sum_of_agent_step_log_probs(tiny_config):
+    cfg = tiny_config()
+    net, sim = _setup(cfg)
+    images, labels = _images(6)
+    out = run_episode(net, sim, images, labels, torch.Generator().manual_seed(3), "sample")
+    corners = out["path"][:, 0]
+    expected = _replay_log_prob(net, sim, images, labels, corners, out["moves"])
+    torch.testing.assert_close(out["log_prob"], expected)
+    # a policy that is near-uniform at init gives log p_tau close to T * N * ln(1/4), and strictly below 0
+    assert bool((out["log_prob"] < 0).all())
+
+
+def test_log_prob_stays_finite_when_the_product_would_underflow(tiny_config):
+    cfg = tiny_config(n_agents=6, n_steps=40, window=2)
+    net, sim = _setup(cfg)
+    with torch.no_grad():  # make pi put ~e^-60 on three moves: a product of probabilities underflows to 0
+        net.policy.weight.zero_()
+        net.policy.bias.copy_(torch.tensor([60.0, 0.0, 0.0, 0.0]))
+    images, labels = _images(3)
+    g = torch.Generator().manual_seed(0)
+    state = sim.reset(images, labels, generator=g)
+    out = run_episode(net, sim, images, labels, g, "random")
+    assert torch.allclose(out["log_prob"], torch.full((3,), 40 * 6 * math.log(0.25)))
+    moves = torch.randint(1, 4, (3, 40, 6), generator=g)  # only the unlikely moves
+    expected_each = torch.log_softmax(torch.tensor([60.0, 0, 0, 0]), 0)[1]
+    total = _replay_log_prob(net, sim, images, labels, state.corners, moves)
+    assert torch.isfinite(total).all()
+    torch.testing.assert_close(total, torch.full((3,), 240 * float(expected_each)))
+    assert float(torch.exp(total.detach()).max()) == 0.0  # the product form would have lost it
+
+
+def test_sample_moves_follows_pi():
+    logits = torch.log(torch.tensor([0.1, 0.2, 0.3, 0.4])).expand(20000, 1, 4)
+    moves, log_probs = sample_moves(logits, torch.Generator().manual_seed(0))
+    freq = torch.bincount(moves.flatten(), minlength=4).float() / moves.numel()
+    torch.testing.assert_close(freq, torch.tensor([0.1, 0.2, 0.3, 0.4]), atol=0.015, rtol=0)
+    torch.testing.assert_close(log_probs.exp(), torch.tensor([0.1, 0.2, 0.3, 0.4])[moves])
+
+
+def test_messages_reach_other_agents(tiny_config):
+    """Agent 1's prediction depends on agent 0's window only through the routed messages."""
+    cfg = tiny_config(n_agents=2, n_steps=2)
+    net, sim = _setup(cfg)
+    images, labels = _images(1)
+    corners = torch.tensor([[[0, 0], [4, 4]]])
+    base = run_episode(net, sim, images, labels, torch.Generator().manual_seed(0), "greedy", corners=corners)
+    changed = images.clone()
+    changed[..., :4, :4] = 255 - changed[..., :4, :4]  # only agent 0's first window changes ...
+    other = run_episode(net, sim, changed, labels, torch.Generator().manual_seed(0), "greedy", corners=corners)
+    assert not torch.allclose(base["probs"][0, 1], other["probs"][0, 1])
+    silent = tiny_config(n_agents=2, n_steps=2, graph="none")
+    net2, sim2 = _setup(silent)
+    a = run_episode(net2, sim2, images, labels, torch.Generator().manual_seed(0), "greedy", corners=corners)
+    b = run_episode(net2, sim2, changed, labels, torch.Generator().manual_seed(0), "greedy", corners=corners)
+    if bool((a["moves"] == b["moves"]).all()):  # ... so without a graph agent 1 cannot notice
+        torch.testing.assert_close(a["probs"][0, 1], b["probs"][0, 1])
+
+
+def test_reinforce_loss_terms(tiny_config):
+    cfg = tiny_config(entropy_coef=0.0)
+    reward = torch.tensor([-1.0, -0.5, -0.2, -0.3], requires_grad=True)
+    log_prob = torch.tensor([-5.0, -4.0, -6.0, -3.0], requires_grad=True)
+    probs = torch.full((4, 2, 10), 0.1)
+    loss, stats = reinforce_loss(dict(reward=reward, log_prob=log_prob, entropy=torch.zeros(4), probs=probs),
+                                 torch.zeros(4, dtype=torch.long), cfg)
+    loss.backward()
+    adv = advantage(reward, "mean", True)
+    torch.testing.assert_close(log_prob.grad, -adv / 4)
+    torch.testing.assert_close(reward.grad, torch.full((4,), -0.25))  # r^d carries no gradient
+    assert abs(float(adv.mean())) < 1e-6
+    raw = advantage(reward, "none", False)
+    torch.testing.assert_close(raw, reward.detach())
+    with pytest.raises(ValueError, match="baseline"):
+        advantage(reward, "critic", False)
+
+
+def test_eval_corners_fit_and_do_not_depend_on_batching():
+    rows = np.arange(100)
+    all_rows = eval_corners(rows, 3, 28, 28, 6, seed=7)
+    assert all_rows.shape == (100, 3, 2)
+    assert int(all_rows.min()) >= 0 and int(all_rows.max()) <= 22
+    torch.testing.assert_close(eval_corners(rows[[5, 50, 99]], 3, 28, 28, 6, seed=7), all_rows[[5, 50, 99]])
+    assert not torch.equal(eval_corners(rows, 3, 28, 28, 6, seed=8), all_rows)
+    assert len({tuple(c) for c in all_rows[:, 0].tolist()}) > 50  # spread over the image
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="AgentConfig.belief"):
+        AgentConfig(belief="rnn")
+    with pytest.raises(ValueError, match="AgentConfig.n_agents"):
+        AgentConfig(n_agents=0)
+    with pytest.raises(ValueError, match="Unknown AgentConfig field"):
+        AgentConfig.from_dict({"hidden": 3})
+    cfg = AgentConfig.for_dataset("mnist", belief="lstm")
+    assert (cfg.n_agents, cfg.n_steps, cfg.window, cfg.belief) == (3, 5, 6, "lstm")
+    assert AgentConfig.from_dict(cfg.to_dict()) == cfg
+    assert AgentConfig.for_dataset("ham10000").n_agents == 16
