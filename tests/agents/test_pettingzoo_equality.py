@@ -1,0 +1,48 @@
+"""The same policy driven through the PettingZoo view and through the batched core gives the same episode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import masimu_env
+from agents import MAReinforce, run_episode
+from agents.pettingzoo_policy import PettingZooPolicy
+
+if not hasattr(masimu_env, "parallel_env"):
+    pytest.skip("masimu_env.parallel_env (the PettingZoo view) is not available yet", allow_module_level=True)
+
+
+def _corners_from_obs(obs, agents, image_shape, window):
+    _, h, w = image_shape
+    span = np.array([max(h - window, 1), max(w - window, 1)])
+    return torch.tensor(np.stack([np.rint(obs[a]["position"] * span) for a in agents]), dtype=torch.long)[None]
+
+
+@pytest.mark.parametrize("belief", ["gru", "lstm"])
+@pytest.mark.parametrize("mode", ["greedy", "sample", "random"])
+def test_pettingzoo_and_batched_paths_agree(tiny_config, digits_train, digits_test, few_rows, belief, mode):
+    model = MAReinforce(tiny_config(belief=belief, n_agents=3, n_steps=4), 10, digits_train.image_shape)
+    model.fit(digits_train, epochs=1, indices=few_rows[:32], progress=False)
+    env = masimu_env.parallel_env(digits_test, config=model.config.sim_config)
+    for image_index in (0, 17, 101):
+        obs, infos = env.reset(seed=image_index, options={"image_index": image_index})
+        agents = list(env.agents)
+        corners = _corners_from_obs(obs, agents, digits_test.image_shape, model.config.window)
+        policy = PettingZooPolicy(model.net, mode=mode, generator=torch.Generator().manual_seed(5))
+        policy.reset(agents=agents)
+        moves, rewards = [], None
+        while env.agents:
+            actions = policy.act(obs)
+            moves.append([actions[a]["move"] for a in agents])
+            obs, rewards, terminations, truncations, infos = env.step(actions)
+        last_logits = np.stack([actions[a]["prediction"] for a in agents])
+
+        images, labels = digits_test.get_batch([image_index])
+        with torch.no_grad():
+            batched = run_episode(model.net, model.simulator, images, labels, torch.Generator().manual_seed(5), mode,
+                                  corners=corners)
+        assert batched["moves"][0].tolist() == moves
+        np.testing.assert_allclose(last_logits, batched["logits"][0].numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose([rewards[a] for a in agents], float(batched["reward"][0]), rtol=1e-5, atol=1e-6)
