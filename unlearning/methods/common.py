@@ -186,9 +186,13 @@ def accuracy_and_loss(model: Any, data: UnlearningData, indices: np.ndarray, con
 
 # --- checkpoints ---
 
-def _fingerprint(method: str, data: UnlearningData, config: UnlearningConfig) -> str:
+def _fingerprint(method: str, data: UnlearningData, config: UnlearningConfig, model: Any) -> str:
     h = hashlib.sha256()
     h.update(method.encode())
+    net = model.net if is_multi_agent(model) else model
+    for key, tensor in net.state_dict().items():  # the starting weights: a new original starts afresh
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     h.update(data.retain.tobytes())
     h.update(data.forget.tobytes())
     h.update(repr(sorted(config.to_dict().items())).encode())
@@ -202,9 +206,9 @@ class Checkpointer:
     strings, lists and dicts. A checkpoint made with other data or settings is ignored.
     """
 
-    def __init__(self, method: str, data: UnlearningData, config: UnlearningConfig) -> None:
+    def __init__(self, method: str, data: UnlearningData, config: UnlearningConfig, model: Any) -> None:
         self.path = (Path(config.checkpoint_dir) / f"{method}.ckpt") if config.checkpoint_dir else None
-        self.fingerprint = _fingerprint(method, data, config)
+        self.fingerprint = _fingerprint(method, data, config, model) if self.path is not None else ""
 
     def load(self) -> dict[str, Any] | None:
         if self.path is None or not self.path.exists():
@@ -268,7 +272,7 @@ def run_epochs(method: UnlearningMethod, model: Any, optimizer: Any, data: Unlea
         extra_state: tensors the method needs to resume (e.g. SalUn's mask); saved as is.
     """
     epochs = int(config.epochs or 0)
-    checkpointer = Checkpointer(method.name, data, config)
+    checkpointer = Checkpointer(method.name, data, config, model)
     history: list[EpochStats] = []
     start_epoch, elapsed = 0, 0.0
     state = checkpointer.load()

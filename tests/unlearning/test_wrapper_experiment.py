@@ -1,0 +1,78 @@
+"""Retain-set episodes, the optimizer hook, and the experiment runner's report files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from unlearning.data import UnlearningData
+from unlearning.interpretable import InterpretableWeights
+from unlearning.wrapper import InterpretableStepHook, retain_env
+
+
+def _weights(data, seed=0):
+    rng = np.random.default_rng(seed)
+    forget = rng.normal(size=(len(data.forget), 4))
+    retain = forget.mean(0) + 0.7 * rng.normal(size=(len(data.retain), 4))
+    return InterpretableWeights(data.retain, retain, forget)
+
+
+def test_retain_env_plays_only_retained_images(digits_small):
+    train, _, split = digits_small
+    env = retain_env(train, split, seed=0)
+    retained = set(split.retain.tolist())
+    for episode in range(40):
+        _, infos = env.reset(seed=episode)
+        assert infos[env.agents[0]]["image_index"] in retained
+    played = env.played_indices()
+    assert played.size == 40 and set(played.tolist()) <= retained
+    assert env.played_indices().size == 0
+    with pytest.raises(ValueError, match="not in the retain set"):
+        env.reset(options={"image_index": int(split.forget[0])})
+
+
+def test_step_hook_scales_by_one_minus_iw_of_played_batch(digits_small):
+    train, _, split = digits_small
+    data = UnlearningData.from_split(train, split)
+    weights = _weights(data)
+    env = retain_env(train, split, seed=1)
+    for episode in range(8):
+        env.reset(seed=episode)
+    expected = weights.weight(env.played_indices(clear=False))
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    hook = InterpretableStepHook(weights, env)
+    handle = hook.attach(optimizer)
+    before = [p.detach().clone() for p in model.parameters()]
+    model(torch.ones(1, 3)).sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    optimizer.step()
+    for b, g, p in zip(before, grads, model.parameters()):
+        assert torch.allclose(p, b - (1.0 - expected) * g, atol=1e-6)
+    assert hook.history == [pytest.approx(expected)] and 0 < expected < 1
+    handle.remove()
+
+
+def test_run_experiment_writes_report(digits_small, tmp_path):
+    from unlearning.experiment import run_experiment
+
+    train, test, _ = digits_small
+    report = run_experiment((train, test), methods=["retrain", "mu", "imu", "gradient_ascent"], seeds=[0, 1],
+                            out_dir=tmp_path, cnn_epochs=1, settings={"lime_num_samples": 16, "epochs": 1},
+                            progress=False)
+    for name in ("report.json", "report.md", "curves.png", "time.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert len(saved["runs"]) == 8 and saved["sizes"]["forget"] == 30
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| imu | cnn |" in markdown and "(chance 0.500)" in markdown and "±" in markdown
+    summary = report.summary()
+    assert summary["retrain"]["avg_gap"] == (0.0, 0.0) and summary["retrain"]["time_ratio"][0] == 1.0
+    assert np.isfinite(summary["imu"]["time_ratio"][0])
+    # the originals are reused by a second run
+    assert len(list((tmp_path / "originals").glob("cnn_*.pt"))) == 2
+    with pytest.raises(ValueError, match="available"):
+        run_experiment((train, test), methods=["nope"], out_dir=tmp_path, progress=False)

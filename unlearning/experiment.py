@@ -1,0 +1,393 @@
+"""``run_experiment``: train (or load) originals, split, run methods over seeds, evaluate, write the report.
+
+Called by the ``masimu`` CLI and by ``benchmarks/unlearn.py``. Output folder layout::
+
+    out_dir/originals/   cnn_*.pt, ma_gru_*.pt, ma_lstm_*.pt  (reused by later runs with the same data)
+    out_dir/checkpoints/ per-method, per-seed epoch checkpoints (an interrupted run resumes)
+    out_dir/report.json  every run: evaluation, record (per-epoch history), originals' training times
+    out_dir/report.md    the table: methods x metrics, mean ± std over seeds
+    out_dir/curves.png   forget accuracy and training loss per epoch (paper Figs. 3-4)
+    out_dir/time.png     unlearning time per method (paper Fig. 5)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from masimu_env import datasets as datasets_module
+from masimu_env.datasets import ImageDataset
+
+from .config import UnlearningConfig
+from .data import UnlearningData
+from .methods import METHODS, get_method
+from .methods.common import classifier_step, epoch_batches, make_sgd
+from .methods.retrain import TRAIN_RECIPE
+from .metrics import evaluate, gap_to_retrain
+from .metrics.evaluate import Evaluation
+from .models import make_classifier, predict_proba
+
+DEFAULT_METHODS = ("retrain", "mu", "imu", "masmu", "masimu")
+"""The CLI's default run: the paper's single-network and GRU multi-agent frameworks plus Retrain."""
+
+METRIC_COLUMNS = [
+    ("retain_accuracy", "RA"), ("forget_accuracy", "Forget acc"), ("test_accuracy", "TA"),
+    ("train_accuracy", "Train acc"), ("retain_loss", "Retain loss"), ("forget_loss", "Forget loss"),
+    ("test_loss", "Test loss"), ("completeness", "Comp (Eq.17)"), ("mia", "MIA (Eq.18)"),
+    ("mia_balanced", "MIA bal."), ("mia_efficacy", "MIA-eff."), ("avg_gap", "Avg gap"),
+    ("time_s", "Time s"), ("time_ratio", "x Retrain"),
+]
+
+
+@dataclass
+class MethodRun:
+    """One method on one seed."""
+
+    method: str
+    seed: int
+    model_kind: str
+    evaluation: dict[str, Any]
+    record: dict[str, Any]
+    time_reference: str = ""
+    """What ``time_ratio`` divides by: "retrain" / "ma_retrain" time, or "original training (est.)"."""
+
+
+@dataclass
+class Report:
+    """Everything one experiment measured; ``to_markdown`` gives the table, ``save`` writes all files."""
+
+    dataset: str
+    methods: list[str]
+    seeds: list[int]
+    sizes: dict[str, int]
+    runs: list[MethodRun] = field(default_factory=list)
+    originals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def values(self, method: str, metric: str) -> np.ndarray:
+        return np.array([r.evaluation[metric] for r in self.runs if r.method == method], dtype=float)
+
+    def summary(self) -> dict[str, dict[str, tuple[float, float]]]:
+        """method -> metric -> (mean, std over seeds); NaN entries are ignored (all-NaN gives NaN)."""
+        out: dict[str, dict[str, tuple[float, float]]] = {}
+        for method in self.methods:
+            out[method] = {}
+            for metric, _ in METRIC_COLUMNS + [("mia_chance", ""), ("mia_balanced_chance", "")]:
+                v = self.values(method, metric)
+                v = v[np.isfinite(v)]
+                out[method][metric] = (float(v.mean()), float(v.std())) if v.size else (math.nan, math.nan)
+        return out
+
+    def to_markdown(self) -> str:
+        """Rows: methods; columns: metrics as mean ± std over seeds, MIA with its chance level."""
+        summary = self.summary()
+        header = ["Method", "Model"] + [label for _, label in METRIC_COLUMNS]
+        lines = [f"Dataset {self.dataset}: train {self.sizes['train']}, retain {self.sizes['retain']}, "
+                 f"forget {self.sizes['forget']}, test {self.sizes['test']}; seeds {self.seeds}.", "",
+                 "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for method in self.methods:
+            kind = METHODS[method].model_kind
+            cells = [method, kind]
+            for metric, _ in METRIC_COLUMNS:
+                mean, std = summary[method][metric]
+                if math.isnan(mean):
+                    cells.append("n/a")
+                    continue
+                digits = 1 if metric == "time_s" else (2 if metric == "time_ratio" else 3)
+                text = f"{mean:.{digits}f} ± {std:.{digits}f}" if len(self.seeds) > 1 else f"{mean:.{digits}f}"
+                if metric == "mia":
+                    text += f" (chance {summary[method]['mia_chance'][0]:.3f})"
+                elif metric == "mia_balanced":
+                    text += " (chance 0.500)"
+                cells.append(text)
+            lines.append("| " + " | ".join(cells) + " |")
+        refs = sorted({r.time_reference for r in self.runs if r.time_reference})
+        lines += ["", "Comp: agreement with the original model on the test set. MIA (Eq.18): 10-fold CV accuracy of "
+                  "a logistic regression on per-example losses, forget (member) vs test (non-member), printed with "
+                  "its majority-class chance level; MIA bal.: the same on equal-size samples (chance 0.5). "
+                  "MIA-eff.: share of forget images an SVC (retain vs test confidence) calls non-members "
+                  "(Jia et al. 2023). Avg gap: mean |UA, RA, TA, MIA-eff. - Retrain's| for the same model kind "
+                  "and seed (n/a without that Retrain run). Time: unlearning wall time incl. LIME/mask setup; "
+                  f"x Retrain divides by: {', '.join(refs) if refs else 'n/a'}."]
+        if self.originals:
+            lines += ["", "Originals: " + "; ".join(
+                f"{name} trained {info['epochs']} epochs in {info['train_time_s']:.1f} s, test acc "
+                f"{info['test_accuracy']:.3f}" for name, info in sorted(self.originals.items()))]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "masimu.unlearning_report/1", "dataset": self.dataset, "methods": self.methods,
+                "seeds": self.seeds, "sizes": self.sizes, "settings": self.settings, "originals": self.originals,
+                "summary": self.summary(), "runs": [asdict(r) for r in self.runs]}
+
+    def save(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write report.json, report.md, curves.png and time.png into ``out_dir``; returns their paths."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"json": out / "report.json", "markdown": out / "report.md",
+                 "curves": out / "curves.png", "time": out / "time.png"}
+        paths["json"].write_text(json.dumps(_jsonable(self.to_dict()), indent=2))
+        paths["markdown"].write_text(self.to_markdown() + "\n")
+        plot_curves(self, paths["curves"])
+        plot_times(self, paths["time"])
+        return paths
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+# --- plots ---
+
+def plot_curves(report: Report, path: Path) -> None:
+    """Forget-set accuracy and training loss per epoch, first seed, one line per method (Figs. 3-4)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+    seed = report.seeds[0]
+    for run in report.runs:
+        history = run.record.get("history") or []
+        if run.seed != seed or not history:
+            continue
+        epochs = [h["epoch"] for h in history]
+        ax_acc.plot(epochs, [h["forget_accuracy"] for h in history], marker="o", label=run.method)
+        ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o", label=run.method)
+    ax_acc.set(xlabel="epoch", ylabel="forget-set accuracy", title=f"{report.dataset}: accuracy per epoch")
+    ax_loss.set(xlabel="epoch", ylabel="training loss (method's objective)", title="loss per epoch")
+    ax_loss.set_yscale("symlog", linthresh=1e-2)
+    for ax in (ax_acc, ax_loss):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_times(report: Report, path: Path) -> None:
+    """Unlearning time per method, mean ± std over seeds (Fig. 5)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = report.summary()
+    means = [summary[m]["time_s"][0] for m in report.methods]
+    stds = [summary[m]["time_s"][1] for m in report.methods]
+    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(report.methods) + 2), 4))
+    ax.bar(report.methods, means, yerr=stds, capsize=3,
+           color=["tab:orange" if METHODS[m].model_kind == "ma" else "tab:blue" for m in report.methods])
+    ax.set(ylabel="unlearning time (s)", title=f"{report.dataset}: unlearning time (blue: CNN, orange: multi-agent)")
+    ax.tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --- originals ---
+
+def _data_fingerprint(train: ImageDataset) -> str:
+    h = hashlib.sha256()
+    h.update(train.name.encode())
+    h.update(np.asarray(train.labels).tobytes())
+    h.update(repr(train.image_shape).encode())
+    return h.hexdigest()[:10]
+
+
+def train_cnn(train: ImageDataset, epochs: int, seed: int, device: str = "cpu", batch_size: int = 64,
+              progress: bool = False) -> torch.nn.Module:
+    """A standard classifier trained on all of ``train`` with Retrain's recipe (SGD 0.05, momentum 0.9)."""
+    config = UnlearningConfig(seed=seed, device=device, batch_size=batch_size, **TRAIN_RECIPE)
+    torch.manual_seed(seed)
+    model = make_classifier(train.image_shape, train.num_classes, seed=seed).to(device)
+    optimizer = make_sgd(model.parameters(), config)
+    loss_fn = torch.nn.functional.cross_entropy
+    for epoch in tqdm(range(1, epochs + 1), desc="original cnn", disable=not progress, leave=False):
+        model.train()
+        for batch in epoch_batches(np.arange(len(train)), batch_size, seed, epoch, stream=5):
+            images, labels = train.get_batch(batch)
+            classifier_step(model, optimizer, images.to(device), labels.to(device), loss_fn)
+    return model.eval()
+
+
+def _original(kind: str, train: ImageDataset, test: ImageDataset, seed: int, epochs: int, out: Path,
+              device: str, progress: bool, agent_overrides: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Load the original of ``kind`` ("cnn", "ma_gru", "ma_lstm") from ``out`` or train and save it."""
+    path = out / f"{kind}_{_data_fingerprint(train)}_seed{seed}_e{epochs}.pt"
+    info_path = path.with_suffix(".json")
+    if kind == "cnn":
+        if path.exists() and info_path.exists():
+            model = make_classifier(train.image_shape, train.num_classes, seed=seed)
+            model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+            return model.to(device).eval(), json.loads(info_path.read_text())
+        start = time.perf_counter()
+        model = train_cnn(train, epochs, seed, device, progress=progress)
+        seconds = time.perf_counter() - start
+        torch.save(model.state_dict(), path)
+    else:
+        from agents import AgentConfig, MAReinforce
+
+        if path.exists() and info_path.exists():
+            return MAReinforce.load(path, device=device), json.loads(info_path.read_text())
+        side = max(train.image_shape[1:])
+        name = train.name if train.name in ("digits", "mnist", "cifar10", "resisc45", "ham10000") else None
+        config = AgentConfig.for_dataset(name, image_side=side, belief=kind.split("_")[1], seed=seed,
+                                         epochs=epochs, device=device, **agent_overrides)
+        model = MAReinforce(config, train.num_classes, train.image_shape)
+        start = time.perf_counter()
+        model.fit(train, epochs=epochs, progress=False)
+        seconds = time.perf_counter() - start
+        model.save(path)
+    test_acc = float((predict_proba(model, test, None, device=device).argmax(1) == test.labels).mean())
+    info = {"epochs": epochs, "train_time_s": seconds, "test_accuracy": test_acc, "path": str(path)}
+    info_path.write_text(json.dumps(info))
+    return model, info
+
+
+def _kind_of(method: str) -> str:
+    if METHODS[method].model_kind != "ma":
+        return "cnn"
+    return "ma_lstm" if method in ("malmu", "malimu") else "ma_gru"
+
+
+# --- the experiment ---
+
+def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
+                   methods: Sequence[str] = DEFAULT_METHODS, seeds: Sequence[int] = (0,),
+                   out_dir: str | Path = "unlearning_out", *, root: Any = None, image_size: Any = None,
+                   forget_fraction: float = 0.1, forget_mode: str = "random",
+                   forget_classes: Sequence[int | str] | None = None, cnn_epochs: int = 25, ma_epochs: int = 10,
+                   agent_overrides: dict[str, Any] | None = None, settings: dict[str, Any] | None = None,
+                   method_settings: dict[str, dict[str, Any]] | None = None, device: str = "cpu",
+                   progress: bool = True, write: bool = True) -> Report:
+    """Train or load the originals, split, unlearn with every method for every seed, evaluate, report.
+
+    Args:
+        dataset: a name for :func:`masimu_env.datasets.load` (train and test splits are loaded), or a
+            (train, test) pair of ImageDatasets.
+        methods: registered method names (see :func:`unlearning.available`).
+        seeds: one split, one original per model kind and one run per method for each seed.
+        out_dir: folder for originals, checkpoints and the report files.
+        root, image_size: forwarded to ``datasets.load``.
+        forget_fraction, forget_mode, forget_classes: the retain/forget split
+            (:func:`masimu_env.datasets.retain_forget_split`).
+        cnn_epochs: epochs of the original standard classifier (Retrain uses as many by default).
+        ma_epochs: epochs of the original multi-agent learners (``ma_retrain`` uses as many).
+        agent_overrides: ``AgentConfig`` fields for the multi-agent originals (e.g. hidden_size).
+        settings: :class:`UnlearningConfig` fields for every method (e.g. ``{"lime_num_samples": 64}``).
+        method_settings: per-method fields on top of ``settings`` (e.g. ``{"mu": {"epochs": 5}}``).
+        device: torch device.
+        progress: tqdm bar over (seed, method).
+        write: write report.json/.md and the PNG plots into ``out_dir``.
+
+    Returns:
+        :class:`Report`.
+    """
+    for method in methods:
+        get_method(method)  # fails early, listing valid names
+    unknown = sorted(set(method_settings or {}) - set(methods))
+    if unknown:
+        raise ValueError(f"method_settings names methods not being run: {unknown}; methods: {list(methods)}.")
+    if not seeds:
+        raise ValueError("seeds is empty; pass at least one seed, e.g. (0,).")
+    if isinstance(dataset, str):
+        train = datasets_module.load(dataset, root=root, split="train", image_size=image_size)
+        test = datasets_module.load(dataset, root=root, split="test", image_size=image_size)
+        name = dataset
+    else:
+        train, test = dataset
+        name = train.name
+    out = Path(out_dir)
+    (out / "originals").mkdir(parents=True, exist_ok=True)
+    base = dict(settings or {})
+    UnlearningConfig.from_settings(**base)  # validate once, before any training
+    report: Report | None = None
+    bar = tqdm(total=len(seeds) * len(methods), desc=f"unlearning {name}", disable=not progress)
+    for seed in seeds:
+        split = datasets_module.retain_forget_split(train, forget_fraction=forget_fraction, mode=forget_mode,
+                                                    forget_classes=forget_classes, seed=seed)
+        data = UnlearningData.from_split(train, split, test)
+        if report is None:
+            report = Report(name, list(methods), [int(s) for s in seeds],
+                            {"train": len(train), "retain": len(data.retain), "forget": len(data.forget),
+                             "test": len(test)},
+                            settings={"global": base, "per_method": method_settings or {},
+                                      "cnn_epochs": cnn_epochs, "ma_epochs": ma_epochs,
+                                      "forget_fraction": forget_fraction, "forget_mode": forget_mode})
+        originals: dict[str, tuple[Any, dict[str, Any], np.ndarray]] = {}
+        for kind in sorted({_kind_of(m) for m in methods}):
+            epochs = cnn_epochs if kind == "cnn" else ma_epochs
+            bar.set_postfix_str(f"seed {seed}: training original {kind}")
+            model, info = _original(kind, train, test, seed, epochs, out / "originals", device, progress=False,
+                                    agent_overrides=agent_overrides or {})
+            originals[kind] = (model, info, predict_proba(model, test, None, device=device))
+            report.originals[f"{kind}/seed{seed}"] = info
+        seed_runs: list[tuple[MethodRun, Evaluation]] = []
+        for method in methods:
+            bar.set_postfix_str(f"seed {seed}: {method}")
+            kind = _kind_of(method)
+            original, _, original_test_probs = originals[kind]
+            config = dict(base, **(method_settings or {}).get(method, {}))
+            config.update(seed=seed, device=device, checkpoint_dir=str(out / "checkpoints" / f"seed{seed}"))
+            if kind == "cnn" and method == "retrain":
+                config.setdefault("retrain_epochs", cnn_epochs)
+            result = get_method(method)(original, data, UnlearningConfig.from_settings(**config))
+            evaluation = evaluate(result.model, original, train, split, test, seed=seed, device=device,
+                                  original_test_probs=original_test_probs)
+            evaluation.time_s = result.record.wall_time_s
+            seed_runs.append((MethodRun(method, int(seed), result.record.model_kind, {}, result.record.to_dict()),
+                              evaluation))
+            bar.update(1)
+        _fill_relative(seed_runs, originals, data)
+        for run, evaluation in seed_runs:
+            run.evaluation = evaluation.to_dict()
+            report.runs.append(run)
+    bar.close()
+    assert report is not None
+    if write:
+        report.save(out)
+    return report
+
+
+def _fill_relative(seed_runs: list[tuple[MethodRun, Evaluation]], originals: dict[str, Any],
+                   data: UnlearningData) -> None:
+    """Time ratio and Avg. Gap of each run against the Retrain of its model kind in the same seed."""
+    retrains = {("cnn" if run.method == "retrain" else "ma"): evaluation
+                for run, evaluation in seed_runs if run.method in ("retrain", "ma_retrain")}
+    share = len(data.retain) / len(data.train)
+    for run, evaluation in seed_runs:
+        family = "ma" if METHODS[run.method].model_kind == "ma" else "cnn"
+        reference = retrains.get(family)
+        if reference is not None:
+            evaluation.avg_gap = gap_to_retrain(evaluation, reference)
+            if reference.time_s > 0:
+                evaluation.time_ratio = evaluation.time_s / reference.time_s
+            run.time_reference = "retrain" if family == "cnn" else "ma_retrain"
+        else:
+            info = originals[_kind_of(run.method)][1]
+            estimate = info["train_time_s"] * share
+            if estimate > 0:
+                evaluation.time_ratio = evaluation.time_s / estimate
+            run.time_reference = (f"{_kind_of(run.method)} original's training time x retain share "
+                                  "(est., no Retrain run of this model kind)")
