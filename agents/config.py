@@ -14,6 +14,7 @@ BASELINES = ("mean", "none")
 OPTIMIZERS = ("adam", "sgd")
 POLICIES = ("learned", "random")
 EVAL_POLICIES = ("greedy", "sample")
+FEATURE_NORMS = ("layer", "group", "none")
 
 #: Network sizes and learning rates by dataset family (paper §5: MNIST-sized lr 1e-3, high-res lr 1e-4).
 NETWORK_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -67,6 +68,8 @@ class AgentConfig:
     """Channels of the window feature extractor b (two 3x3 convs with GroupNorm)."""
     feature_dim: int = 128
     """Width of b(o), the window features."""
+    feature_norm: Literal["layer", "group", "none"] = "layer"
+    """Per-sample norm in b: LayerNorm on the features, GroupNorm after each conv, or none (never BatchNorm)."""
     position_dim: int = 16
     """Width of q(s), the position (and time) encoding."""
     raw_message_dim: int = 16
@@ -114,7 +117,8 @@ class AgentConfig:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
                 raise ValueError(f"AgentConfig.{name} must be an int >= {minimum}; got {value!r}.")
         for name, allowed in (("belief", BELIEFS), ("baseline", BASELINES), ("optimizer", OPTIMIZERS),
-                              ("policy", POLICIES), ("eval_policy", EVAL_POLICIES)):
+                              ("policy", POLICIES), ("eval_policy", EVAL_POLICIES),
+                              ("feature_norm", FEATURE_NORMS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"AgentConfig.{name} must be one of {allowed}; got {getattr(self, name)!r}.")
         for name in ("lr", "weight_decay", "entropy_coef", "ce_weight"):

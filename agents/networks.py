@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from .config import AgentConfig
 
 N_MOVES = 4
+FEATURE_NORMS = ("layer", "group", "none")
 
 
 @dataclass(frozen=True)
@@ -49,23 +50,35 @@ class StepOutput:
 
 
 class WindowEncoder(nn.Module):
-    """b (Eq. 10): two 3x3 convs with GroupNorm (no BatchNorm, so one image is scored like a batch), then a linear map."""
+    """b (Eq. 10): two 3x3 convs, a linear map and a LayerNorm.
 
-    def __init__(self, channels: int, window: int, conv_channels: int, feature_dim: int) -> None:
+    The norm is per sample (LayerNorm on the features), never BatchNorm, so one image is scored exactly
+    as inside a batch. ``norm='group'`` adds GroupNorm after each conv instead; on windows of a few pixels
+    it normalizes away how much ink the window holds, which slows learning, hence not the default.
+    """
+
+    def __init__(self, channels: int, window: int, conv_channels: int, feature_dim: int, norm: str = "layer") -> None:
         super().__init__()
-        groups = 8 if conv_channels % 8 == 0 else 1
+        if norm not in FEATURE_NORMS:
+            raise ValueError(f"norm must be one of {FEATURE_NORMS}; got {norm!r}.")
         second_stride = 2 if window >= 8 else 1  # high-res windows: halve the map before the linear layer
+
+        def conv_norm() -> list[nn.Module]:
+            if norm != "group":
+                return []
+            return [nn.GroupNorm(8 if conv_channels % 8 == 0 else 1, conv_channels)]
+
         self.convs = nn.Sequential(
-            nn.Conv2d(channels, conv_channels, 3, padding=1), nn.GroupNorm(groups, conv_channels), nn.ReLU(),
-            nn.Conv2d(conv_channels, conv_channels, 3, padding=1, stride=second_stride),
-            nn.GroupNorm(groups, conv_channels), nn.ReLU(),
+            nn.Conv2d(channels, conv_channels, 3, padding=1), *conv_norm(), nn.ReLU(),
+            nn.Conv2d(conv_channels, conv_channels, 3, padding=1, stride=second_stride), *conv_norm(), nn.ReLU(),
         )
         side = (window - 1) // second_stride + 1
         self.linear = nn.Linear(conv_channels * side * side, feature_dim)
+        self.norm = nn.LayerNorm(feature_dim) if norm == "layer" else nn.Identity()
 
     def forward(self, window: Tensor) -> Tensor:
         """(M, C, f, f) float -> (M, feature_dim) float."""
-        return torch.relu(self.linear(self.convs(window).flatten(1)))
+        return torch.relu(self.norm(self.linear(self.convs(window).flatten(1))))
 
 
 class MultiAgentNet(nn.Module):
@@ -86,7 +99,8 @@ class MultiAgentNet(nn.Module):
         self.n_classes = n_classes
         self.channels = channels
         hidden = config.hidden_size
-        self.features = WindowEncoder(channels, config.window, config.conv_channels, config.feature_dim)  # b
+        self.features = WindowEncoder(channels, config.window, config.conv_channels, config.feature_dim,
+                                      config.feature_norm)  # b
         self.position = nn.Sequential(nn.Linear(3, config.position_dim), nn.ReLU())  # q on (row, col, t/T)
         self.message = nn.Linear(hidden, config.raw_message_dim)  # m, Eq. 7
         self.decoder = nn.Sequential(nn.Linear(config.raw_message_dim, config.message_dim), nn.Tanh())  # d, Eq. 8

@@ -1,0 +1,206 @@
+"""Benchmark the MA-REINFORCE learner: test accuracy, the random-walk policy with the same networks, time per epoch.
+
+Parts (``--part``, repeatable; default digits):
+    digits       embedded 8x8 digits, paper-style 3 agents x 5 steps, window 4; target >= 95% in 5 minutes.
+    mnist        real MNIST t10k images under $MASIMU_REAL_DATA, split by np.random.default_rng(0).permutation(10000):
+                 first 8,500 train, last 1,500 test; 3 agents x 5 steps, window 6.
+                 Targets: >= 92% test accuracy, 89% within 10 minutes, learned >= random walk + 10 points.
+    mnist-large  same split, 6 agents x 9 steps, window 8 (reference).
+    ham10000     the HAM10000 sample at 64x64 (missing='skip'), 16 agents x 16 steps, window 12: the high-res path runs.
+    speed        GRU (MASMU) vs LSTM (MALMU) wall time per epoch on the MNIST split.
+    cnn          a full-image CNN on the same MNIST split (upper reference).
+
+Each learner run trains for ``--minutes`` of wall-clock time (or ``--epochs``), evaluating the test split
+after every epoch; the time to reach ``--reach`` test accuracy counts training time only. The machine's
+CPUs are shared, so timings are noisy: rerun on an idle machine for clean figures.
+
+Usage:
+    python benchmarks/train_ma.py --part digits --minutes 5
+    MASIMU_REAL_DATA=/work/shared/data python benchmarks/train_ma.py --part mnist --minutes 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agents import AgentConfig, MAReinforce  # noqa: E402
+from masimu_env import datasets  # noqa: E402
+
+PARTS = ("digits", "mnist", "mnist-large", "ham10000", "speed", "cnn")
+
+
+def real_data_root(name: str) -> Path:
+    root = os.environ.get("MASIMU_REAL_DATA")
+    if not root:
+        raise SystemExit(f"--part {name} needs the real data: set MASIMU_REAL_DATA to the folder holding mnist/, ham10000/.")
+    return Path(root)
+
+
+def mnist_split() -> tuple[Any, np.ndarray, np.ndarray]:
+    """The MNIST t10k images, first 8,500 rows of permutation(10000) for training, last 1,500 for test."""
+    ds = datasets.load("mnist", root=real_data_root("mnist") / "mnist", split="test")
+    order = np.random.default_rng(0).permutation(10000)
+    return ds, order[:8500], order[8500:]
+
+
+class Timer:
+    """Stops training after ``minutes`` and records when test accuracy first reaches ``reach``."""
+
+    def __init__(self, test: Any, test_rows: np.ndarray | None, minutes: float | None, reach: float | None) -> None:
+        self.test, self.test_rows, self.minutes, self.reach = test, test_rows, minutes, reach
+        self.train_seconds = 0.0
+        self.reached_at: float | None = None
+        self.best = 0.0
+
+    def __call__(self, model: MAReinforce, record: dict[str, Any]) -> bool:
+        self.train_seconds += record["seconds"]
+        acc = record["val_accuracy"]
+        self.best = max(self.best, acc)
+        if self.reach is not None and self.reached_at is None and acc >= self.reach:
+            self.reached_at = self.train_seconds
+        return self.minutes is not None and self.train_seconds >= 60 * self.minutes
+
+
+def run_learner(name: str, config: AgentConfig, train: Any, train_rows: np.ndarray, test: Any, test_rows: np.ndarray,
+                minutes: float | None, epochs: int, reach: float | None, verbose: bool) -> dict[str, Any]:
+    model = MAReinforce(config, train.num_classes, train.image_shape)
+    timer = Timer(test, test_rows, minutes, reach)
+    start = time.perf_counter()
+    model.fit(train, epochs=epochs, indices=train_rows, val=test, val_indices=test_rows, callbacks=[timer],
+              progress=False, verbose=verbose)
+    wall = time.perf_counter() - start
+    final = model.evaluate(test, indices=test_rows)
+    n_epochs = len(model.history)
+    result = dict(run=name, belief=config.belief, policy=config.policy, test_accuracy=final["accuracy"],
+                  best_test_accuracy=timer.best, epochs=n_epochs, train_seconds=timer.train_seconds,
+                  seconds_per_epoch=timer.train_seconds / max(n_epochs, 1), wall_seconds=wall,
+                  reached=reach, reached_after_s=timer.reached_at,
+                  final_log_prob=model.history[-1]["log_prob"], final_entropy=model.history[-1]["entropy"],
+                  uniform_log_prob=config.n_agents * config.n_steps * float(np.log(0.25)))
+    line = (f"[{name}] {config.belief.upper()} policy={config.policy}: test acc {final['accuracy']:.4f} "
+            f"(best {timer.best:.4f}) after {n_epochs} epochs, {timer.train_seconds:.0f}s training, "
+            f"{result['seconds_per_epoch']:.2f} s/epoch; log p_tau {result['final_log_prob']:.2f} "
+            f"(uniform {result['uniform_log_prob']:.2f})")
+    if reach is not None:
+        line += (f"; reached {reach:.0%} after {timer.reached_at:.0f}s" if timer.reached_at is not None
+                 else f"; did not reach {reach:.0%}")
+    print(line, flush=True)
+    return result
+
+
+def learned_vs_random(name: str, config: AgentConfig, train: Any, train_rows: np.ndarray, test: Any,
+                      test_rows: np.ndarray, args: argparse.Namespace) -> list[dict[str, Any]]:
+    learned = run_learner(name, config, train, train_rows, test, test_rows, args.minutes, args.epochs, args.reach,
+                          args.verbose)
+    # the random walk gets the same number of epochs as the learned policy used
+    walk = run_learner(name, config.replace(policy="random"), train, train_rows, test, test_rows, None,
+                       learned["epochs"], args.reach, args.verbose)
+    print(f"[{name}] learned - random walk = {100 * (learned['test_accuracy'] - walk['test_accuracy']):+.1f} points",
+          flush=True)
+    return [learned, walk]
+
+
+def full_image_cnn(train: Any, train_rows: np.ndarray, test: Any, test_rows: np.ndarray, epochs: int) -> dict[str, Any]:
+    """A small LeNet-style CNN on whole images: the upper reference on the same split."""
+    torch.manual_seed(0)
+    c = train.image_shape[0]
+    net = nn.Sequential(nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.LazyLinear(128), nn.ReLU(), nn.Linear(128, train.num_classes))
+    images, labels = train.get_batch(train_rows)
+    x = images.float() / 255
+    net(x[:2])
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        order = rng.permutation(len(train_rows))
+        for begin in range(0, len(order), 64):
+            idx = torch.as_tensor(order[begin:begin + 64])
+            loss = nn.functional.cross_entropy(net(x[idx]), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    seconds = time.perf_counter() - start
+    test_images, test_labels = test.get_batch(test_rows)
+    with torch.no_grad():
+        acc = float((net(test_images.float() / 255).argmax(1) == test_labels).float().mean())
+    print(f"[cnn] full-image CNN: test acc {acc:.4f} after {epochs} epochs, {seconds / epochs:.2f} s/epoch", flush=True)
+    return dict(run="cnn", test_accuracy=acc, epochs=epochs, seconds_per_epoch=seconds / epochs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", action="append", choices=PARTS, help="which part(s) to run; repeatable")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="training budget per learned run (default: 5 for digits, 15 for mnist, 3 otherwise)")
+    parser.add_argument("--epochs", type=int, default=10_000, help="epoch cap per run")
+    parser.add_argument("--reach", type=float, default=None, help="report when test accuracy first reaches this")
+    parser.add_argument("--belief", choices=("gru", "lstm"), default="gru")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 is fastest for these small ops on a shared 2-core machine)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override an AgentConfig field, e.g. --set lr=0.002 (repeatable)")
+    parser.add_argument("--json", default=None, help="write all results to this JSON file")
+    parser.add_argument("--verbose", action="store_true", help="print every epoch")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    overrides: dict[str, Any] = {"belief": args.belief}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" and value not in ("none",) else value
+    results: list[dict[str, Any]] = []
+    for part in args.part or ["digits"]:
+        budget = args.minutes if args.minutes is not None else {"digits": 5.0, "mnist": 15.0}.get(part, 3.0)
+        part_args = argparse.Namespace(**{**vars(args), "minutes": budget})
+        if part == "digits":
+            train, test = datasets.load("digits", split="train"), datasets.load("digits", split="test")
+            part_args.reach = args.reach if args.reach is not None else 0.95
+            config = AgentConfig.for_dataset("digits", **overrides)
+            results += learned_vs_random("digits", config, train, np.arange(len(train)), test, np.arange(len(test)),
+                                         part_args)
+        elif part in ("mnist", "mnist-large"):
+            ds, train_rows, test_rows = mnist_split()
+            part_args.reach = args.reach if args.reach is not None else 0.89
+            extra = dict(n_agents=6, n_steps=9, window=8) if part == "mnist-large" else {}
+            config = AgentConfig.for_dataset("mnist", **{**extra, **overrides})
+            results += learned_vs_random(part, config, ds, train_rows, ds, test_rows, part_args)
+        elif part == "ham10000":
+            ds = datasets.load("ham10000", root=real_data_root("ham10000") / "ham10000", split="train",
+                               image_size=64, missing="skip")
+            rows = np.random.default_rng(0).permutation(len(ds))
+            n_train = int(0.8 * len(rows))
+            config = AgentConfig.for_dataset("ham10000", batch_size=16, **overrides)
+            results.append(run_learner("ham10000", config, ds, rows[:n_train], ds, rows[n_train:], budget, args.epochs,
+                                       None, args.verbose))
+        elif part == "speed":
+            ds, train_rows, test_rows = mnist_split()
+            for belief in ("gru", "lstm"):
+                config = AgentConfig.for_dataset("mnist", **{**overrides, "belief": belief})
+                results.append(run_learner(f"speed-{belief}", config, ds, train_rows, ds, test_rows, None,
+                                           min(args.epochs, 2), None, args.verbose))
+            gru, lstm = results[-2]["seconds_per_epoch"], results[-1]["seconds_per_epoch"]
+            print(f"[speed] s/epoch GRU (MASMU) {gru:.2f} vs LSTM (MALMU) {lstm:.2f}: LSTM/GRU = {lstm / gru:.2f}",
+                  flush=True)
+        elif part == "cnn":
+            ds, train_rows, test_rows = mnist_split()
+            results.append(full_image_cnn(ds, train_rows, ds, test_rows, min(args.epochs, 10)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

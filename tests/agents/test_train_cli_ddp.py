@@ -1,0 +1,75 @@
+"""The `masimu train` CLI and data-parallel training (2 CPU processes, gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents import MAReinforce
+from agents.ddp import spawn_fit
+from agents.train import train_main
+
+TINY_ARGS = ["--n-agents", "2", "--n-steps", "3", "--conv-channels", "8", "--feature-dim", "16", "--hidden-size", "16",
+             "--position-dim", "4", "--raw-message-dim", "4", "--message-dim", "4", "--batch-size", "32"]
+
+
+def test_train_main_writes_checkpoint_and_metrics(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--no-progress", *TINY_ARGS]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch 1:" in printed and "epoch 2:" in printed and "test accuracy" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["n_test"] == 270 and metrics["epochs_done"] == 2
+    assert len(metrics["history"]) == 2 and (out / "history.csv").is_file()
+    model = MAReinforce.load(out / "checkpoint.pt")
+    assert model.epochs_done == 2 and model.config.hidden_size == 16
+    # --resume continues to --epochs in total
+    assert train_main(["--dataset", "digits", "--epochs", "3", "--out", str(out), "--no-progress", "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["epochs_done"] == 3
+
+
+def test_train_main_lstm_and_bad_args(tmp_path):
+    out = tmp_path / "lstm"
+    train_main(["--dataset", "digits", "--epochs", "1", "--belief", "lstm", "--out", str(out), "--no-progress", *TINY_ARGS])
+    assert json.loads((out / "metrics.json").read_text())["config"]["belief"] == "lstm"
+    with pytest.raises(SystemExit):
+        train_main(["--dataset", "digits", "--belief", "rnn"])
+    with pytest.raises(ValueError, match="Unknown dataset"):
+        train_main(["--dataset", "nope", "--out", str(tmp_path / "x")])
+
+
+def test_smoke_training_learns_digits(tmp_path):
+    """A few hundred updates take the agents well above chance (10%) on held-out digits."""
+    out = tmp_path / "smoke"
+    train_main(["--dataset", "digits", "--epochs", "8", "--out", str(out), "--no-progress", "--batch-size", "16"])
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.4
+
+
+def test_ddp_two_processes_keep_parameters_identical(tmp_path, tiny_config):
+    config = tiny_config().to_dict()
+    rows = list(range(0, 96))
+    paths = spawn_fit(2, config, "digits", tmp_path, epochs=1, indices=rows)
+    rank0, rank1 = (torch.load(p, weights_only=True) for p in paths)
+    start = MAReinforce(config, 10, (1, 8, 8)).net.state_dict()
+    moved = False
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+        moved |= not torch.equal(rank0[key], start[key])
+    assert moved, "DDP training did not change the parameters"
+
+
+@pytest.mark.slow
+def test_torchrun_launch(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "agents.train",
+           "--dataset", "digits", "--epochs", "1", "--out", str(tmp_path), "--no-progress", *TINY_ARGS]
+    subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert json.loads((tmp_path / "metrics.json").read_text())["world_size"] == 2
+    _ = np
