@@ -147,7 +147,7 @@ def report(stage: str, scores: dict[str, float]) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=60, help="collect/update iterations (default 60)")
+    parser.add_argument("--iterations", type=int, default=30, help="collect/update iterations (default 30)")
     parser.add_argument("--frames-per-batch", type=int, default=1000, help="env steps per iteration (default 1000)")
     parser.add_argument("--epochs", type=int, default=4, help="PPO epochs per iteration")
     parser.add_argument("--minibatch", type=int, default=250, help="env steps per PPO minibatch")

@@ -102,8 +102,8 @@ def report(stage: str, scores: dict[str, float]) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=40, help="algo.train() calls (default 40)")
-    parser.add_argument("--batch", type=int, default=2000, help="agent steps per training batch (default 2000)")
+    parser.add_argument("--iterations", type=int, default=30, help="algo.train() calls (default 30)")
+    parser.add_argument("--batch", type=int, default=1000, help="env steps per training batch (default 1000)")
     parser.add_argument("--epochs", type=int, default=4, help="PPO epochs per batch")
     parser.add_argument("--minibatch", type=int, default=250, help="agent steps per PPO minibatch")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -152,7 +152,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         PPOConfig()
         .environment(ENV_NAME, env_config={"seed": args.seed, "window": args.window, "n_steps": args.n_steps})
         .framework("torch")
-        .env_runners(num_env_runners=args.env_runners, num_envs_per_env_runner=1, rollout_fragment_length="auto")
+        # episodes_to_numpy=False: RLlib 2.60 re-converts every finished episode of a sample() call at each
+        # env step, which is quadratic in the episode count for short episodes like these (T = 3 steps).
+        .env_runners(num_env_runners=args.env_runners, num_envs_per_env_runner=1, rollout_fragment_length="auto",
+                     episodes_to_numpy=False)
         .multi_agent(policies={POLICY}, policy_mapping_fn=lambda agent_id, episode, **kwargs: POLICY)
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={POLICY: RLModuleSpec(
             model_config=DefaultModelConfig(fcnet_hiddens=[args.hidden, args.hidden], fcnet_activation="tanh",
