@@ -12,10 +12,11 @@ the interpretable weight I_w: :mod:`unlearning.explain`; full experiments with r
 
 from .config import UnlearningConfig
 from .data import UnlearningData
+from .experiment import DEFAULT_METHODS, Report, run_experiment
 from .explain import GradientScaler, interpretable_weight, lime_coefficients, scale_gradients
 from .methods import available, get_method
 from .metrics import Evaluation, evaluate
 from .run import unlearn
 
-__all__ = ["Evaluation", "GradientScaler", "UnlearningConfig", "UnlearningData", "available", "evaluate",
+__all__ = ["DEFAULT_METHODS", "Report", "run_experiment", "Evaluation", "GradientScaler", "UnlearningConfig", "UnlearningData", "available", "evaluate",
            "get_method", "interpretable_weight", "lime_coefficients", "scale_gradients", "unlearn"]
