@@ -18,9 +18,9 @@ FEATURE_NORMS = ("layer", "group", "none")
 
 #: Network sizes and learning rates by dataset family (paper §5: MNIST-sized lr 1e-3, high-res lr 1e-4).
 NETWORK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits": dict(conv_channels=32, feature_dim=64, hidden_size=128, lr=2e-3, batch_size=64),
-    "mnist": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-3, batch_size=64),
-    "cifar10": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-3, batch_size=64),
+    "digits": dict(conv_channels=32, feature_dim=64, hidden_size=128, lr=3e-3, batch_size=32),
+    "mnist": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=2e-3, batch_size=32),
+    "cifar10": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-3, batch_size=32),
     "resisc45": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-4, batch_size=32),
     "ham10000": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-4, batch_size=32),
 }
@@ -94,10 +94,14 @@ class AgentConfig:
     """Baseline subtracted from the detached reward r^d: batch mean or none (plain Eq. 6)."""
     normalize_advantage: bool = True
     """Divide the advantage r^d - baseline by its batch standard deviation."""
-    entropy_coef: float = 0.01
+    entropy_coef: float = 0.05
     """Weight of the policy-entropy bonus (0 disables it)."""
     ce_weight: float = 0.0
     """Optional auxiliary cross-entropy on p_bar (0: only the paper's differentiable reward r_tau)."""
+    detach_policy_input: bool = True
+    """Feed the decision RNN u.detach(): the policy-gradient term then trains only the decision RNN and pi, and
+    its variance stays out of the shared b, q, m, d and belief RNN (which the differentiable reward trains).
+    False sends Eq. 6's full gradient through every network."""
     policy: Literal["learned", "random"] = "learned"
     """'learned': sample moves from pi (MA-REINFORCE); 'random': uniform random walk, same networks."""
     eval_policy: Literal["greedy", "sample"] = "greedy"
@@ -125,6 +129,9 @@ class AgentConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"AgentConfig.{name} must be a finite float >= 0; got {value!r}.")
+        for name in ("normalize_advantage", "detach_policy_input"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"AgentConfig.{name} must be True or False; got {getattr(self, name)!r}.")
         if self.lr == 0:
             raise ValueError("AgentConfig.lr must be > 0.")
         if self.grad_clip is not None and (not isinstance(self.grad_clip, (int, float)) or not self.grad_clip > 0):

@@ -170,7 +170,8 @@ class MAReinforce:
             reset_optimizer: start a fresh optimizer instead of continuing the kept/loaded one
                 (a different ``optimizer`` kind always starts fresh).
             grad_hook: called as ``grad_hook(net, batch_indices)`` after ``loss.backward()`` and before
-                gradient clipping and ``optimizer.step()``; may rescale ``p.grad`` in place.
+                gradient clipping and ``optimizer.step()``; may rescale ``p.grad`` in place. Clipping
+                (``config.grad_clip``) bounds the policy networks' and the other networks' gradient norms separately.
             callbacks: called as ``cb(learner, record)`` after each epoch; returning True stops training.
             checkpoint_path: if given, :meth:`save` there after every epoch (rank 0 only).
             metrics_path: if given, write the full history as JSON there and as CSV next to it.
@@ -238,7 +239,9 @@ class MAReinforce:
                 if grad_hook is not None:
                     grad_hook(self.net, batch_rows)
                 if cfg.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
+                    # clipped separately: the policy gradient's norm must not shrink the classifier's step
+                    for group in self.net.parameter_groups().values():
+                        nn.utils.clip_grad_norm_(group, cfg.grad_clip)
                 self.optimizer.step()
                 for key in totals:
                     totals[key] += stats[key] * len(batch_rows)

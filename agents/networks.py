@@ -10,10 +10,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .config import AgentConfig
+from .config import FEATURE_NORMS, AgentConfig
 
 N_MOVES = 4
-FEATURE_NORMS = ("layer", "group", "none")
 
 
 @dataclass(frozen=True)
@@ -111,6 +110,13 @@ class MultiAgentNet(nn.Module):
         self.policy = nn.Linear(hidden, N_MOVES)  # pi, Eq. 14
         self.prediction = nn.Linear(hidden, n_classes)  # p
 
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """'policy': decision RNN and pi (trained by the policy gradient); 'classifier': everything else."""
+        groups: dict[str, list[nn.Parameter]] = {"policy": [], "classifier": []}
+        for name, param in self.named_parameters():
+            groups["policy" if name.startswith(("decision_rnn.", "policy.")) else "classifier"].append(param)
+        return groups
+
     @property
     def is_lstm(self) -> bool:
         return self.config.belief == "lstm"
@@ -140,16 +146,17 @@ class MultiAgentNet(nn.Module):
         features = self.features(window.reshape(flat, *window.shape[2:]))
         position_code = self.position(torch.cat([position, time], dim=-1).reshape(flat, 3))
         info = torch.cat([features, position_code, inbox.reshape(flat, -1)], dim=-1)  # u_i(t)
+        decision_info = info.detach() if self.config.detach_policy_input else info
         if self.is_lstm:
             assert state.belief_c is not None and state.decision_c is not None
             belief_h, belief_c = self.belief_rnn(info, (state.belief_h.reshape(flat, -1), state.belief_c.reshape(flat, -1)))
             decision_h, decision_c = self.decision_rnn(
-                info, (state.decision_h.reshape(flat, -1), state.decision_c.reshape(flat, -1)))
+                decision_info, (state.decision_h.reshape(flat, -1), state.decision_c.reshape(flat, -1)))
             new_state = RecurrentState(belief_h.view(b, n, -1), decision_h.view(b, n, -1),
                                        belief_c.view(b, n, -1), decision_c.view(b, n, -1))
         else:
             belief_h = self.belief_rnn(info, state.belief_h.reshape(flat, -1))
-            decision_h = self.decision_rnn(info, state.decision_h.reshape(flat, -1))
+            decision_h = self.decision_rnn(decision_info, state.decision_h.reshape(flat, -1))
             new_state = RecurrentState(belief_h.view(b, n, -1), decision_h.view(b, n, -1))
         message = self.decoder(self.message(belief_h)).view(b, n, -1)
         move_logits = self.policy(decision_h).view(b, n, N_MOVES)

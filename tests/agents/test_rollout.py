@@ -164,3 +164,15 @@ def test_config_validation():
     assert (cfg.n_agents, cfg.n_steps, cfg.window, cfg.belief) == (3, 5, 6, "lstm")
     assert AgentConfig.from_dict(cfg.to_dict()) == cfg
     assert AgentConfig.for_dataset("ham10000").n_agents == 16
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_policy_gradient_reaches_shared_trunk_only_without_detach(tiny_config, detach):
+    cfg = tiny_config(detach_policy_input=detach)
+    net, sim = _setup(cfg)
+    images, labels = _images(8)
+    out = run_episode(net, sim, images, labels, torch.Generator().manual_seed(0), "sample")
+    (out["log_prob"] * advantage(out["reward"], "mean", True)).mean().backward()
+    assert net.policy.weight.grad.abs().sum() > 0 and net.decision_rnn.weight_ih.grad.abs().sum() > 0
+    trunk = net.features.linear.weight.grad
+    assert (trunk is None or float(trunk.abs().sum()) == 0.0) == detach

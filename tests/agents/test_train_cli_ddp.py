@@ -46,10 +46,11 @@ def test_train_main_lstm_and_bad_args(tmp_path):
 
 
 def test_smoke_training_learns_digits(tmp_path):
-    """A few hundred updates take the agents well above chance (10%) on held-out digits."""
+    """About 300 updates take the agents well above chance (10%) on held-out digits."""
     out = tmp_path / "smoke"
-    train_main(["--dataset", "digits", "--epochs", "8", "--out", str(out), "--no-progress", "--batch-size", "16"])
-    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.4
+    train_main(["--dataset", "digits", "--epochs", "3", "--out", str(out), "--no-progress", "--batch-size", "16",
+                "--hidden-size", "32", "--conv-channels", "16", "--feature-dim", "32"])
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.35
 
 
 def test_ddp_two_processes_keep_parameters_identical(tmp_path, tiny_config):
