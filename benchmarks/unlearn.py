@@ -83,13 +83,19 @@ def targets(report: Report, paper: dict[str, tuple[float, float]] | None, paper_
         u0, u1 = summary[plain]["mia"][0], summary[interp]["mia"][0]
         chance = summary[plain]["mia_chance"][0]
         print(f"[compare] {interp} vs {plain}: completeness {c1:.3f} vs {c0:.3f} -> "
-              f"{interp} {'higher' if c1 > c0 else ('equal' if c1 == c0 else 'LOWER')}; "
-              f"balanced MIA |x-0.5| {abs(m1 - 0.5):.3f} vs {abs(m0 - 0.5):.3f} -> "
-              f"{interp} {'closer to 0.5' if abs(m1 - 0.5) < abs(m0 - 0.5) else 'NOT closer'}; "
+              f"{interp} {'higher' if c1 > c0 + 5e-4 else ('LOWER' if c1 < c0 - 5e-4 else 'equal within 0.0005')}; "
+              f"balanced MIA |x-0.5| {abs(m1 - 0.5):.4f} vs {abs(m0 - 0.5):.4f} -> "
+              f"{interp} {_closer(abs(m1 - 0.5), abs(m0 - 0.5))}; "
               f"paper-style MIA {u1:.3f} vs {u0:.3f} (chance {chance:.3f})")
         if paper and plain in paper and interp in paper:
             print(f"          paper ({paper_name}): {interp} MIA {paper[interp][0]:.3f} comp {paper[interp][1]:.3f}; "
                   f"{plain} MIA {paper[plain][0]:.3f} comp {paper[plain][1]:.3f}")
+
+
+def _closer(a: float, b: float) -> str:
+    if abs(a - b) < 5e-4:
+        return "as close to 0.5 (tie within 0.0005)"
+    return "closer to 0.5" if a < b else "NOT closer"
 
 
 def run_part(name: str, pair, args, paper, paper_name: str, **extra) -> None:
@@ -114,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ham-size", type=int, default=64, help="HAM10000 side after resizing")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default="benchmark_out/unlearn")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (1: these tiny models gain little from more, and on a "
+                             "busy machine 2 threads were ~10x slower per step through oversubscription)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -9,6 +9,15 @@ import torch
 from masimu_env import datasets
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """These tiny models gain nothing from intra-op threads, and a busy 2-core machine slows 2 threads ~10x."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def digits_small():
     """(train subset of 300 digits, test subset of 120, split with 30 forget images)."""
