@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cnn-epochs", type=int, default=25)
     parser.add_argument("--ma-epochs", type=int, default=10)
     parser.add_argument("--ham-size", type=int, default=64, help="HAM10000 side after resizing")
+    parser.add_argument("--ham-arch", default="resnet18", choices=["auto", "cnn", "resnet18"],
+                        help="standard classifier for HAM10000 (ResNet-18 from scratch, the high-resolution path)")
+    parser.add_argument("--ham-lime-samples", type=int, default=64,
+                        help="LIME samples per image on HAM10000 (each multi-agent query is 16 agents x 16 steps)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default="benchmark_out/unlearn")
     parser.add_argument("--threads", type=int, default=1,
@@ -135,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         elif part == "mnist":
             run_part("mnist", mnist_pair(Path(real)), args, PAPER_MNIST, "MNIST rows")
         else:
-            run_part("ham", ham_pair(Path(real), args.ham_size), args, PAPER_HAM, "HAM10000 rows")
+            run_part("ham", ham_pair(Path(real), args.ham_size), args, PAPER_HAM, "HAM10000 rows",
+                     arch=args.ham_arch, settings={"lime_num_samples": args.ham_lime_samples})
     return 0
 
 

@@ -216,11 +216,11 @@ def _data_fingerprint(train: ImageDataset) -> str:
 
 
 def train_cnn(train: ImageDataset, epochs: int, seed: int, device: str = "cpu", batch_size: int = 64,
-              progress: bool = False) -> torch.nn.Module:
+              progress: bool = False, arch: str = "auto") -> torch.nn.Module:
     """A standard classifier trained on all of ``train`` with Retrain's recipe (SGD 0.05, momentum 0.9)."""
     config = UnlearningConfig(seed=seed, device=device, batch_size=batch_size, **TRAIN_RECIPE)
     torch.manual_seed(seed)
-    model = make_classifier(train.image_shape, train.num_classes, seed=seed).to(device)
+    model = make_classifier(train.image_shape, train.num_classes, arch=arch, seed=seed).to(device)
     optimizer = make_sgd(model.parameters(), config)
     loss_fn = torch.nn.functional.cross_entropy
     for epoch in tqdm(range(1, epochs + 1), desc="original cnn", disable=not progress, leave=False):
@@ -232,17 +232,18 @@ def train_cnn(train: ImageDataset, epochs: int, seed: int, device: str = "cpu", 
 
 
 def _original(kind: str, train: ImageDataset, test: ImageDataset, seed: int, epochs: int, out: Path,
-              device: str, progress: bool, agent_overrides: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+              device: str, progress: bool, agent_overrides: dict[str, Any], arch: str = "auto") -> tuple[Any, dict[str, Any]]:
     """Load the original of ``kind`` ("cnn", "ma_gru", "ma_lstm") from ``out`` or train and save it."""
-    path = out / f"{kind}_{_data_fingerprint(train)}_seed{seed}_e{epochs}.pt"
+    tag = f"{kind}-{arch}" if kind == "cnn" and arch != "auto" else kind
+    path = out / f"{tag}_{_data_fingerprint(train)}_seed{seed}_e{epochs}.pt"
     info_path = path.with_suffix(".json")
     if kind == "cnn":
         if path.exists() and info_path.exists():
-            model = make_classifier(train.image_shape, train.num_classes, seed=seed)
+            model = make_classifier(train.image_shape, train.num_classes, arch=arch, seed=seed)
             model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
             return model.to(device).eval(), json.loads(info_path.read_text())
         start = time.perf_counter()
-        model = train_cnn(train, epochs, seed, device, progress=progress)
+        model = train_cnn(train, epochs, seed, device, progress=progress, arch=arch)
         seconds = time.perf_counter() - start
         torch.save(model.state_dict(), path)
     else:
@@ -279,7 +280,7 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
                    forget_fraction: float = 0.1, forget_mode: str = "random",
                    forget_classes: Sequence[int | str] | None = None, cnn_epochs: int = 25, ma_epochs: int = 10,
                    agent_overrides: dict[str, Any] | None = None, settings: dict[str, Any] | None = None,
-                   method_settings: dict[str, dict[str, Any]] | None = None, device: str = "cpu",
+                   method_settings: dict[str, dict[str, Any]] | None = None, arch: str = "auto", device: str = "cpu",
                    progress: bool = True, write: bool = True) -> Report:
     """Train or load the originals, split, unlearn with every method for every seed, evaluate, report.
 
@@ -297,6 +298,7 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         agent_overrides: ``AgentConfig`` fields for the multi-agent originals (e.g. hidden_size).
         settings: :class:`UnlearningConfig` fields for every method (e.g. ``{"lime_num_samples": 64}``).
         method_settings: per-method fields on top of ``settings`` (e.g. ``{"mu": {"epochs": 5}}``).
+        arch: standard classifier: "auto" (SmallCNN up to 64 px, ResNet-18 above), "cnn" or "resnet18".
         device: torch device.
         progress: tqdm bar over (seed, method).
         write: write report.json/.md and the PNG plots into ``out_dir``.
@@ -334,13 +336,13 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
                              "test": len(test)},
                             settings={"global": base, "per_method": method_settings or {},
                                       "cnn_epochs": cnn_epochs, "ma_epochs": ma_epochs,
-                                      "forget_fraction": forget_fraction, "forget_mode": forget_mode})
+                                      "forget_fraction": forget_fraction, "forget_mode": forget_mode, "arch": arch})
         originals: dict[str, tuple[Any, dict[str, Any], np.ndarray]] = {}
         for kind in sorted({_kind_of(m) for m in methods}):
             epochs = cnn_epochs if kind == "cnn" else ma_epochs
             bar.set_postfix_str(f"seed {seed}: training original {kind}")
             model, info = _original(kind, train, test, seed, epochs, out / "originals", device, progress=False,
-                                    agent_overrides=agent_overrides or {})
+                                    agent_overrides=agent_overrides or {}, arch=arch)
             originals[kind] = (model, info, predict_proba(model, test, None, device=device))
             report.originals[f"{kind}/seed{seed}"] = info
         seed_runs: list[tuple[MethodRun, Evaluation]] = []
