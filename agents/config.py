@@ -17,9 +17,11 @@ EVAL_POLICIES = ("greedy", "sample")
 FEATURE_NORMS = ("layer", "group", "none")
 
 #: Network sizes and learning rates by dataset family (paper §5: MNIST-sized lr 1e-3, high-res lr 1e-4).
+#: MNIST uses L = cross-entropy in r = -L(p_bar - e_i) (r = log p_bar[i]): with 6-pixel windows on 28x28
+#: images the MSE reading of Eq. 3 trains the prediction head several times slower (benchmarks/train_ma.py).
 NETWORK_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": dict(conv_channels=32, feature_dim=64, hidden_size=128, lr=3e-3, batch_size=32),
-    "mnist": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=2e-3, batch_size=32),
+    "mnist": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=3e-3, batch_size=32, reward_loss="ce"),
     "cifar10": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-3, batch_size=32),
     "resisc45": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-4, batch_size=32),
     "ham10000": dict(conv_channels=32, feature_dim=128, hidden_size=128, lr=1e-4, batch_size=32),
@@ -102,6 +104,10 @@ class AgentConfig:
     """Feed the decision RNN u.detach(): the policy-gradient term then trains only the decision RNN and pi, and
     its variance stays out of the shared b, q, m, d and belief RNN (which the differentiable reward trains).
     False sends Eq. 6's full gradient through every network."""
+    step_reward_weight: float = 0.0
+    """Optional auxiliary: add weight * mean over steps t < T of r_t = -L(p_bar_t - e_i), the prediction head
+    scored after every earlier step (deep supervision of the belief RNN). 0 keeps the paper's end-of-episode
+    reward only; the policy gradient always uses the final r_tau."""
     policy: Literal["learned", "random"] = "learned"
     """'learned': sample moves from pi (MA-REINFORCE); 'random': uniform random walk, same networks."""
     eval_policy: Literal["greedy", "sample"] = "greedy"
@@ -125,7 +131,7 @@ class AgentConfig:
                               ("feature_norm", FEATURE_NORMS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"AgentConfig.{name} must be one of {allowed}; got {getattr(self, name)!r}.")
-        for name in ("lr", "weight_decay", "entropy_coef", "ce_weight"):
+        for name in ("lr", "weight_decay", "entropy_coef", "ce_weight", "step_reward_weight"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"AgentConfig.{name} must be a finite float >= 0; got {value!r}.")

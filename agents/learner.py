@@ -78,8 +78,8 @@ class FitResult:
 
 def _seed_for(*parts: int) -> int:
     """A 63-bit seed mixed from integers (stable across runs and platforms)."""
-    return int(np.random.SeedSequence([p % (1 << 32) for p in parts]).generate_state(2, np.uint32).astype(np.uint64)
-               .view(np.uint64)[0] % (1 << 63))
+    state = np.random.SeedSequence([p % (1 << 32) for p in parts]).generate_state(1, np.uint64)
+    return int(state[0] % (1 << 63))
 
 
 def _dist_info() -> tuple[int, int]:
@@ -231,7 +231,7 @@ class MAReinforce:
                 images, labels = train.get_batch(batch_rows)
                 labels = labels.to(self.device)
                 # --- rollout ---
-                episode = episode_module(images, labels, generator, mode)
+                episode = episode_module(images, labels, generator, mode, None, cfg.step_reward_weight > 0)
                 # --- update ---
                 loss, stats = reinforce_loss(episode, labels, cfg)
                 self.optimizer.zero_grad(set_to_none=True)

@@ -33,6 +33,7 @@ def reinforce_loss(episode: dict[str, Tensor], labels: Tensor, config: AgentConf
     """Negative of the Eq. 6 objective, averaged over the B sampled episodes.
 
     objective = mean_b[ log p_tau * (r^d_tau - baseline) + r_tau ] + entropy_coef * H(pi) - ce_weight * CE(p_bar)
+                + step_reward_weight * mean_{b, t<T} r_t
 
     Args:
         episode: output of :func:`agents.rollout.run_episode` (``log_prob``, ``reward``, ``entropy``, ``probs``).
@@ -46,6 +47,8 @@ def reinforce_loss(episode: dict[str, Tensor], labels: Tensor, config: AgentConf
     log_prob = episode["log_prob"]
     adv = advantage(reward, config.baseline, config.normalize_advantage)
     objective = (log_prob * adv).mean() + reward.mean()
+    if config.step_reward_weight and episode["step_reward"].numel():
+        objective = objective + config.step_reward_weight * episode["step_reward"].mean()
     if config.entropy_coef:
         objective = objective + config.entropy_coef * episode["entropy"].mean()
     p_bar = episode["probs"].mean(dim=1)

@@ -41,7 +41,8 @@ def sample_moves(logits: Tensor, generator: torch.Generator) -> tuple[Tensor, Te
 
 
 def run_episode(net: MultiAgentNet, simulator: Simulator, images: Tensor, labels: Tensor,
-                generator: torch.Generator, mode: MoveMode = "sample", corners: Tensor | None = None) -> dict[str, Tensor]:
+                generator: torch.Generator, mode: MoveMode = "sample", corners: Tensor | None = None,
+                step_rewards: bool = False) -> dict[str, Tensor]:
     """Play B episodes of T steps with N agents and score them.
 
     Args:
@@ -53,6 +54,7 @@ def run_episode(net: MultiAgentNet, simulator: Simulator, images: Tensor, labels
         mode: 'sample' moves from pi (training), 'greedy' takes argmax pi, 'random' moves uniformly
             at random (the random-walk baseline; its log-probability is the constant T*N*ln(1/4) and carries no gradient).
         corners: optional (B, N, 2) long start corners.
+        step_rewards: also score the prediction head after every earlier step (for ``step_reward_weight``).
 
     Returns:
         dict with
@@ -60,7 +62,8 @@ def run_episode(net: MultiAgentNet, simulator: Simulator, images: Tensor, labels
             ``reward`` (B,) r_tau = -L(p_bar - e_i) differentiable through p (Eq. 3),
             ``log_prob`` (B,) log p_tau = sum over agents and steps of log pi(a) (a sum of logs),
             ``entropy`` (B,) mean entropy of pi per decision,
-            ``moves`` (B, T, N) long, ``path`` (B, T + 1, N, 2) long corners visited.
+            ``moves`` (B, T, N) long, ``path`` (B, T + 1, N, 2) long corners visited,
+            and with ``step_rewards`` ``step_reward`` (B, T - 1): -L(p_bar_t - e_i) after steps 1 .. T-1.
     """
     if mode not in MOVE_MODES:
         raise ValueError(f"mode must be one of {MOVE_MODES}; got {mode!r}.")
@@ -72,6 +75,7 @@ def run_episode(net: MultiAgentNet, simulator: Simulator, images: Tensor, labels
     log_prob = torch.zeros(b, device=device)
     entropy = torch.zeros(b, device=device)
     moves_taken = []
+    early_rewards = []
     for _ in range(cfg.n_steps):
         obs = simulator.observe(state)
         out = net.step(obs.window, obs.position, obs.time, obs.inbox, rnn_state)
@@ -88,13 +92,18 @@ def run_episode(net: MultiAgentNet, simulator: Simulator, images: Tensor, labels
                 moves, step_log_prob = sample_moves(out.move_logits, generator)
             log_prob = log_prob + step_log_prob.sum(-1)  # log p_tau: sum of logs, never a product
         moves_taken.append(moves)
+        if step_rewards and len(moves_taken) < cfg.n_steps:
+            early_rewards.append(simulator.reward(state, torch.softmax(net.predict_logits(rnn_state), dim=-1)))
         state = simulator.step(state, moves, out.message)
     logits = net.predict_logits(rnn_state)
     probs = torch.softmax(logits, dim=-1)
     if mode == "random":
         log_prob = torch.full((b,), cfg.n_steps * n * float(np.log(1 / N_MOVES)), device=device)
-    return dict(logits=logits, probs=probs, reward=simulator.reward(state, probs), log_prob=log_prob,
-                entropy=entropy / cfg.n_steps, moves=torch.stack(moves_taken, dim=1), path=state.path)
+    out = dict(logits=logits, probs=probs, reward=simulator.reward(state, probs), log_prob=log_prob,
+               entropy=entropy / cfg.n_steps, moves=torch.stack(moves_taken, dim=1), path=state.path)
+    if step_rewards:
+        out["step_reward"] = torch.stack(early_rewards, dim=1) if early_rewards else torch.zeros(b, 0, device=device)
+    return out
 
 
 class EpisodeModule(nn.Module):
@@ -106,8 +115,8 @@ class EpisodeModule(nn.Module):
         self.simulator = simulator
 
     def forward(self, images: Tensor, labels: Tensor, generator: torch.Generator, mode: MoveMode = "sample",
-                corners: Tensor | None = None) -> dict[str, Tensor]:
-        return run_episode(self.net, self.simulator, images, labels, generator, mode, corners)
+                corners: Tensor | None = None, step_rewards: bool = False) -> dict[str, Tensor]:
+        return run_episode(self.net, self.simulator, images, labels, generator, mode, corners, step_rewards)
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
