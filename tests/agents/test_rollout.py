@@ -176,3 +176,15 @@ def test_policy_gradient_reaches_shared_trunk_only_without_detach(tiny_config, d
     assert net.policy.weight.grad.abs().sum() > 0 and net.decision_rnn.weight_ih.grad.abs().sum() > 0
     trunk = net.features.linear.weight.grad
     assert (trunk is None or float(trunk.abs().sum()) == 0.0) == detach
+
+
+def test_step_rewards_score_earlier_steps(tiny_config):
+    cfg = tiny_config(step_reward_weight=0.5)
+    net, sim = _setup(cfg)
+    images, labels = _images(4)
+    out = run_episode(net, sim, images, labels, torch.Generator().manual_seed(0), "greedy", step_rewards=True)
+    assert out["step_reward"].shape == (4, cfg.n_steps - 1)
+    assert bool((out["step_reward"] <= 0).all())
+    plain, _ = reinforce_loss({**out, "step_reward": torch.zeros(4, cfg.n_steps - 1)}, labels, cfg)
+    with_steps, _ = reinforce_loss(out, labels, cfg)
+    torch.testing.assert_close(with_steps - plain, -0.5 * out["step_reward"].mean())
