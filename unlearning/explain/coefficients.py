@@ -82,6 +82,8 @@ def explain(model: nn.Module, images: Tensor | np.ndarray,
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
+    if not isinstance(config, ExplainConfig):
+        raise TypeError(f"config must be an ExplainConfig; got {type(config).__name__}.")
     checked_images = check_images(images)
     batch, channels, height, width = checked_images.shape
     explicit_labels = as_labels(labels, batch)

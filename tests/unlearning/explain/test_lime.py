@@ -216,6 +216,8 @@ def test_bad_arguments_raise(grey_model, grey_images):
                           segmentation=lambda image: np.zeros((3, 3), dtype=int))
     with pytest.raises(TypeError, match="model"):
         lime_coefficients(lambda x: x, grey_images, num_samples=10)
+    with pytest.raises(TypeError, match="ExplainConfig"):
+        explain(grey_model, grey_images, config={"num_samples": 10})
 
 
 @pytest.mark.gpu
