@@ -30,7 +30,7 @@ import torch
 
 from masimu_env import datasets
 from unlearning.experiment import Report, run_experiment
-from unlearning.methods import available
+from unlearning.methods import ALL_METHODS
 
 #: Paper Table 1 (MU/IMU) and Table 2 (MA frameworks), MNIST rows: (MIA, completeness).
 PAPER_MNIST = {"mu": (0.545, 0.998), "imu": (0.545, 0.995), "malmu": (0.545, 0.756), "masmu": (0.545, 0.729),
@@ -113,7 +113,8 @@ def run_part(name: str, pair, args, paper, paper_name: str, **extra) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", default=["digits", "mnist", "ham"], choices=["digits", "mnist", "ham"])
-    parser.add_argument("--methods", nargs="+", default=available(), help="registered method names (default: all)")
+    parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS),
+                        help="registered method names (default: all, in report order)")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0..n-1)")
     parser.add_argument("--cnn-epochs", type=int, default=25)
     parser.add_argument("--ma-epochs", type=int, default=10)

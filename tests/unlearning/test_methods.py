@@ -55,6 +55,8 @@ def test_registry_names_match_modules():
     with pytest.raises(ValueError, match="available: "):
         get_method("finetune")
     assert "masimu" in available()
+    from unlearning.methods import ALL_METHODS
+    assert sorted(ALL_METHODS) == sorted(METHODS)
 
 
 def test_wrong_model_kind_is_rejected(digits_small, trained_cnn, tiny_gru):

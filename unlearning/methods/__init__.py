@@ -31,6 +31,9 @@ METHODS: dict[str, type[UnlearningMethod]] = {cls.name: cls for cls in (
     MaOriginal, MaRetrain, Masmu, Malmu, Masimu, Malimu)}
 
 PAPER_METHODS = ("retrain", "mu", "imu", "masmu", "malmu", "masimu", "malimu")
+#: Every method in report order: references, the paper's frameworks, then the field's baselines.
+ALL_METHODS = ("original", "retrain", "mu", "imu", "ma_original", "ma_retrain", "masmu", "malmu", "masimu", "malimu",
+               "gradient_ascent", "random_label", "l1_sparse", "salun", "scrub")
 BASELINES = ("gradient_ascent", "random_label", "l1_sparse", "salun", "scrub")
 
 
@@ -47,5 +50,5 @@ def available() -> list[str]:
     return sorted(METHODS)
 
 
-__all__ = ["BASELINES", "METHODS", "PAPER_METHODS", "RunRecord", "UnlearningMethod", "UnlearningResult",
+__all__ = ["ALL_METHODS", "BASELINES", "METHODS", "PAPER_METHODS", "RunRecord", "UnlearningMethod", "UnlearningResult",
            "available", "get_method"]
