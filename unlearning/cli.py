@@ -36,10 +36,66 @@ def _cmd_train(argv: Sequence[str]) -> int:
     return int(train_main(list(argv)) or 0)
 
 
-def _cmd_unlearn(argv: Sequence[str]) -> int:
-    from unlearning.experiment import unlearn_main
+def build_unlearn_parser() -> argparse.ArgumentParser:
+    from unlearning.experiment import DEFAULT_METHODS
 
-    return int(unlearn_main(list(argv)) or 0)
+    p = argparse.ArgumentParser(
+        prog="masimu unlearn",
+        description="Train (or load) the original models, split off a forget set, run the unlearning methods, "
+                    "print the comparison table and write report.json, report.md and PNG plots to --out.")
+    p.add_argument("--dataset", default="digits", help="dataset name (default: the embedded 'digits')")
+    p.add_argument("--root", default=None, help="dataset folder (default $MASIMU_DATA/<dataset>)")
+    p.add_argument("--image-size", type=int, default=None, help="resize images to this side (JPEG datasets)")
+    p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
+                   help=f"registered methods (default: {' '.join(DEFAULT_METHODS)}; "
+                        "see `python -c 'import unlearning; print(unlearning.available())'`)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds (0..K-1); the table shows mean ± std")
+    p.add_argument("--out", default="runs/unlearn", help="output folder")
+    p.add_argument("--forget-fraction", type=float, default=0.1)
+    p.add_argument("--forget-mode", choices=("random", "class"), default="random")
+    p.add_argument("--forget-classes", nargs="*", default=None, help="class ids or names (with --forget-mode class)")
+    p.add_argument("--cnn-epochs", type=int, default=None, help="epochs of the original standard classifier")
+    p.add_argument("--ma-epochs", type=int, default=None, help="epochs of the original multi-agent models")
+    p.add_argument("--original", action="append", default=[], metavar="KIND=PATH",
+                   help="use a trained original instead of training one; KIND is cnn, ma_gru or ma_lstm "
+                        "(PATH: a state dict for cnn, an MAReinforce checkpoint otherwise); repeatable")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _cmd_unlearn(argv: Sequence[str]) -> int:
+    from unlearning.experiment import run_experiment
+
+    args = build_unlearn_parser().parse_args(list(argv))
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1; got {args.seeds}.")
+    originals = {}
+    for item in args.original:
+        kind, sep, path = item.partition("=")
+        if not sep or kind not in ("cnn", "ma_gru", "ma_lstm"):
+            raise ValueError(f"--original {item!r}: expected KIND=PATH with KIND in cnn, ma_gru, ma_lstm.")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"--original {item!r}: no such file {path!r}.")
+        originals[kind] = path
+    extra = {}
+    if args.cnn_epochs is not None:
+        extra["cnn_epochs"] = args.cnn_epochs
+    if args.ma_epochs is not None:
+        extra["ma_epochs"] = args.ma_epochs
+    if originals:
+        extra["originals"] = originals
+    forget_classes = None
+    if args.forget_classes:
+        forget_classes = [int(c) if c.isdigit() else c for c in args.forget_classes]
+    report = run_experiment(args.dataset, methods=args.methods, seeds=range(args.seeds), out_dir=args.out,
+                            root=args.root, image_size=args.image_size, forget_fraction=args.forget_fraction,
+                            forget_mode=args.forget_mode, forget_classes=forget_classes, device=args.device,
+                            progress=not args.no_progress, **extra)
+    print()
+    print(report.to_markdown())
+    print(f"\nReport written to {args.out}/ (report.json, report.md, curves.png, time.png)")
+    return 0
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
