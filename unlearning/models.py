@@ -133,10 +133,10 @@ def predict_proba(model: Any, dataset: Any, indices: Sequence[int] | np.ndarray 
     """
     idx = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
     if is_multi_agent(model):
-        try:
-            probs = model.predict_proba(dataset, idx, seed=seed)
-        except TypeError:
-            probs = model.predict_proba(dataset, idx)
+        import inspect
+
+        accepts_seed = "seed" in inspect.signature(model.predict_proba).parameters
+        probs = model.predict_proba(dataset, idx, seed=seed) if accepts_seed else model.predict_proba(dataset, idx)
         return np.asarray(probs.detach().cpu() if isinstance(probs, Tensor) else probs, dtype=np.float64)
     was_training = model.training
     model.eval()
