@@ -97,7 +97,8 @@ class AgentConfig:
     normalize_advantage: bool = True
     """Divide the advantage r^d - baseline by its batch standard deviation."""
     entropy_coef: float = 0.05
-    """Weight of the policy-entropy bonus (0 disables it)."""
+    """Weight of the policy-entropy bonus on the path entropy (sum over agents and steps, like log p_tau): each
+    decision's entropy weighs entropy_coef against its log-probability's normalized advantage (0 disables it)."""
     ce_weight: float = 0.0
     """Optional auxiliary cross-entropy on p_bar (0: only the paper's differentiable reward r_tau)."""
     detach_policy_input: bool = True

@@ -262,7 +262,7 @@ class MAReinforce:
             if talk:
                 line = (f"epoch {record['epoch']}: loss {record['train_loss']:.4f} reward {record['train_reward']:.4f} "
                         f"train acc {record['train_accuracy']:.4f} log p_tau {record['log_prob']:.2f} "
-                        f"H(pi) {record['entropy']:.3f}")
+                        f"H(path) {record['entropy']:.2f}")
                 if "val_accuracy" in record:
                     line += f" | val acc {record['val_accuracy']:.4f} val loss {record['val_loss']:.4f}"
                 print(line + f" ({record['seconds']:.1f}s)", flush=True)

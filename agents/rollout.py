@@ -61,7 +61,7 @@ def run_episode(net: MultiAgentNet, simulator: Simulator, images: Tensor, labels
             ``logits`` (B, N, K) per-agent class logits, ``probs`` (B, N, K) their softmax,
             ``reward`` (B,) r_tau = -L(p_bar - e_i) differentiable through p (Eq. 3),
             ``log_prob`` (B,) log p_tau = sum over agents and steps of log pi(a) (a sum of logs),
-            ``entropy`` (B,) mean entropy of pi per decision,
+            ``entropy`` (B,) sum over agents and steps of the entropy of pi (the path's, like ``log_prob``),
             ``moves`` (B, T, N) long, ``path`` (B, T + 1, N, 2) long corners visited,
             and with ``step_rewards`` ``step_reward`` (B, T - 1): -L(p_bar_t - e_i) after steps 1 .. T-1.
     """
@@ -84,7 +84,7 @@ def run_episode(net: MultiAgentNet, simulator: Simulator, images: Tensor, labels
             moves = torch.randint(0, N_MOVES, (b, n), generator=generator).to(device)
         else:
             log_pi = torch.log_softmax(out.move_logits, dim=-1)
-            entropy = entropy - (log_pi.exp() * log_pi).sum(-1).mean(-1)
+            entropy = entropy - (log_pi.exp() * log_pi).sum(-1).sum(-1)
             if mode == "greedy":
                 moves = out.move_logits.argmax(-1)
                 step_log_prob = log_pi.gather(-1, moves[..., None]).squeeze(-1)
@@ -100,7 +100,7 @@ def run_episode(net: MultiAgentNet, simulator: Simulator, images: Tensor, labels
     if mode == "random":
         log_prob = torch.full((b,), cfg.n_steps * n * float(np.log(1 / N_MOVES)), device=device)
     out = dict(logits=logits, probs=probs, reward=simulator.reward(state, probs), log_prob=log_prob,
-               entropy=entropy / cfg.n_steps, moves=torch.stack(moves_taken, dim=1), path=state.path)
+               entropy=entropy, moves=torch.stack(moves_taken, dim=1), path=state.path)
     if step_rewards:
         out["step_reward"] = torch.stack(early_rewards, dim=1) if early_rewards else torch.zeros(b, 0, device=device)
     return out
