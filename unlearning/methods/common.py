@@ -195,7 +195,10 @@ def _fingerprint(method: str, data: UnlearningData, config: UnlearningConfig, mo
         h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     h.update(data.retain.tobytes())
     h.update(data.forget.tobytes())
-    h.update(repr(sorted(config.to_dict().items())).encode())
+    # settings that cannot change the trained weights do not invalidate a checkpoint
+    relevant = {k: v for k, v in config.to_dict().items()
+                if k not in ("checkpoint_dir", "progress", "eval_batch_size", "lime_cache_dir")}
+    h.update(repr(sorted(relevant.items())).encode())
     return h.hexdigest()[:16]
 
 
