@@ -96,7 +96,7 @@ class AgentConfig:
     """Baseline subtracted from the detached reward r^d: batch mean or none (plain Eq. 6)."""
     normalize_advantage: bool = True
     """Divide the advantage r^d - baseline by its batch standard deviation."""
-    entropy_coef: float = 0.05
+    entropy_coef: float = 0.01
     """Weight of the policy-entropy bonus on the path entropy (sum over agents and steps, like log p_tau): each
     decision's entropy weighs entropy_coef against its log-probability's normalized advantage (0 disables it)."""
     ce_weight: float = 0.0
