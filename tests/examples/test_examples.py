@@ -1,0 +1,55 @@
+"""Smoke runs of the bundled examples as scripts, with tiny settings (the plug-in examples: test_plugins.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run_script(name: str, *args: str, cwd: Path, timeout: int = 600) -> str:
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def real_root(name: str) -> Path:
+    real = os.environ.get("MASIMU_REAL_DATA")
+    if not real:
+        pytest.skip("set MASIMU_REAL_DATA to run this example on the real sample")
+    return Path(real) / name
+
+
+def test_quickstart_writes_a_frame_and_a_gif(tmp_path: Path) -> None:
+    out = run_script("quickstart.py", "--episodes", "3", "--out", "frame.png", "--gif", "ep.gif", cwd=tmp_path)
+    assert "mean episode reward" in out
+    assert (tmp_path / "frame.png").stat().st_size > 0 and (tmp_path / "ep.gif").stat().st_size > 0
+
+
+def test_unlearn_digits_quick(tmp_path: Path) -> None:
+    out = run_script("unlearn_digits.py", "--quick", "--methods", "retrain", "mu", "masmu", "--out", "rep",
+                     cwd=tmp_path)
+    assert "| masmu |" in out and "| mu |" in out
+    for name in ("report.json", "report.md", "curves.png", "time.png"):
+        assert (tmp_path / "rep" / name).stat().st_size > 0
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("script, dataset, extra", [
+    ("unlearn_mnist.py", "mnist", ["--test-only"]),
+    ("unlearn_cifar10.py", "cifar10", ["--test-only"]),
+    ("unlearn_resisc45.py", "resisc45", ["--image-size", "32"]),
+    ("unlearn_ham10000.py", "ham10000", ["--only-available", "--image-size", "32"]),
+])
+def test_unlearn_real_sample_quick(tmp_path: Path, script: str, dataset: str, extra: list[str]) -> None:
+    root = real_root(dataset)
+    out = run_script(script, "--root", str(root), "--quick", "--methods", "mu", "--out", "rep", *extra, cwd=tmp_path)
+    assert "| mu |" in out
+    assert (tmp_path / "rep" / "report.json").exists()
