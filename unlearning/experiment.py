@@ -121,8 +121,10 @@ class Report:
                   f"x Retrain divides by: {', '.join(refs) if refs else 'n/a'}."]
         if self.originals:
             lines += ["", "Originals: " + "; ".join(
-                f"{name} trained {info['epochs']} epochs in {info['train_time_s']:.1f} s, test acc "
-                f"{info['test_accuracy']:.3f}" for name, info in sorted(self.originals.items()))]
+                (f"{name} trained {info['epochs']} epochs in {info['train_time_s']:.1f} s"
+                 if info.get("train_time_s") is not None and math.isfinite(info["train_time_s"])
+                 else f"{name} loaded from {info['path']}") + f", test acc {info['test_accuracy']:.3f}"
+                for name, info in sorted(self.originals.items()))]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -266,6 +268,29 @@ def _original(kind: str, train: ImageDataset, test: ImageDataset, seed: int, epo
     return model, info
 
 
+def _load_given(kind: str, path: Path, train: ImageDataset, test: ImageDataset, arch: str,
+                device: str) -> tuple[Any, dict[str, Any]]:
+    """A user-supplied original (see ``run_experiment(originals=)``), checked against the data."""
+    if kind == "cnn":
+        model = make_classifier(train.image_shape, train.num_classes, arch=arch)
+        try:
+            model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+        except RuntimeError as err:
+            raise ValueError(f"originals['cnn'] '{path}' does not fit make_classifier({train.image_shape}, "
+                             f"{train.num_classes}, arch={arch!r}): {err}") from None
+        model = model.to(device).eval()
+        epochs = None
+    else:
+        from agents import MAReinforce
+
+        model = MAReinforce.load(path, device=device)
+        if model.config.belief != kind.split("_")[1]:
+            raise ValueError(f"originals[{kind!r}] '{path}' has belief={model.config.belief!r}.")
+        epochs = int(model.epochs_done)
+    test_acc = float((predict_proba(model, test, None, device=device).argmax(1) == test.labels).mean())
+    return model, {"epochs": epochs, "train_time_s": float("nan"), "test_accuracy": test_acc, "path": str(path)}
+
+
 def _kind_of(method: str) -> str:
     if METHODS[method].model_kind != "ma":
         return "cnn"
@@ -280,7 +305,8 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
                    forget_fraction: float = 0.1, forget_mode: str = "random",
                    forget_classes: Sequence[int | str] | None = None, cnn_epochs: int = 25, ma_epochs: int = 10,
                    agent_overrides: dict[str, Any] | None = None, settings: dict[str, Any] | None = None,
-                   method_settings: dict[str, dict[str, Any]] | None = None, arch: str = "auto", device: str = "cpu",
+                   method_settings: dict[str, dict[str, Any]] | None = None, arch: str = "auto",
+                   originals: dict[str, str | Path] | None = None, device: str = "cpu",
                    progress: bool = True, write: bool = True) -> Report:
     """Train or load the originals, split, unlearn with every method for every seed, evaluate, report.
 
@@ -299,6 +325,10 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         settings: :class:`UnlearningConfig` fields for every method (e.g. ``{"lime_num_samples": 64}``).
         method_settings: per-method fields on top of ``settings`` (e.g. ``{"mu": {"epochs": 5}}``).
         arch: standard classifier: "auto" (SmallCNN up to 64 px, ResNet-18 above), "cnn" or "resnet18".
+        originals: trained originals to use instead of training them, by kind: "cnn" (a state dict of
+            ``make_classifier(image_shape, K, arch)``), "ma_gru" / "ma_lstm" (``MAReinforce.save`` files).
+            The same original serves every seed (only the split changes); its training time is unknown,
+            so time ratios need a Retrain run of that kind.
         device: torch device.
         progress: tqdm bar over (seed, method).
         write: write report.json/.md and the PNG plots into ``out_dir``.
@@ -308,6 +338,13 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
     """
     for method in methods:
         get_method(method)  # fails early, listing valid names
+    given = {str(k): Path(v) for k, v in (originals or {}).items()}
+    bad = sorted(set(given) - {"cnn", "ma_gru", "ma_lstm"})
+    if bad:
+        raise ValueError(f"originals keys must be 'cnn', 'ma_gru' or 'ma_lstm'; got {bad}.")
+    for kind, path in given.items():
+        if not path.is_file():
+            raise FileNotFoundError(f"originals[{kind!r}]: no file at '{path}'; pass a saved model.")
     unknown = sorted(set(method_settings or {}) - set(methods))
     if unknown:
         raise ValueError(f"method_settings names methods not being run: {unknown}; methods: {list(methods)}.")
@@ -341,8 +378,11 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         for kind in sorted({_kind_of(m) for m in methods}):
             epochs = cnn_epochs if kind == "cnn" else ma_epochs
             bar.set_postfix_str(f"seed {seed}: training original {kind}")
-            model, info = _original(kind, train, test, seed, epochs, out / "originals", device, progress=False,
-                                    agent_overrides=agent_overrides or {}, arch=arch)
+            if kind in given:
+                model, info = _load_given(kind, given[kind], train, test, arch, device)
+            else:
+                model, info = _original(kind, train, test, seed, epochs, out / "originals", device, progress=False,
+                                        agent_overrides=agent_overrides or {}, arch=arch)
             originals[kind] = (model, info, predict_proba(model, test, None, device=device))
             report.originals[f"{kind}/seed{seed}"] = info
         seed_runs: list[tuple[MethodRun, Evaluation]] = []
@@ -389,7 +429,7 @@ def _fill_relative(seed_runs: list[tuple[MethodRun, Evaluation]], originals: dic
         else:
             info = originals[_kind_of(run.method)][1]
             estimate = info["train_time_s"] * share
-            if estimate > 0:
+            if math.isfinite(estimate) and estimate > 0:
                 evaluation.time_ratio = evaluation.time_s / estimate
             run.time_reference = (f"{_kind_of(run.method)} original's training time x retain share "
                                   "(est., no Retrain run of this model kind)")

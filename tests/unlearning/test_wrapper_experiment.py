@@ -76,3 +76,20 @@ def test_run_experiment_writes_report(digits_small, tmp_path):
     assert len(list((tmp_path / "originals").glob("cnn_*.pt"))) == 2
     with pytest.raises(ValueError, match="available"):
         run_experiment((train, test), methods=["nope"], out_dir=tmp_path, progress=False)
+
+
+def test_run_experiment_with_given_original(digits_small, trained_cnn, tmp_path):
+    from unlearning.experiment import run_experiment
+
+    train, test, _ = digits_small
+    path = tmp_path / "cnn.pt"
+    torch.save(trained_cnn.state_dict(), path)
+    report = run_experiment((train, test), methods=["original", "mu"], out_dir=tmp_path / "out",
+                            originals={"cnn": str(path)}, settings={"epochs": 1}, progress=False)
+    assert report.summary()["original"]["completeness"][0] == 1.0
+    assert "loaded from" in report.to_markdown()
+    assert not list((tmp_path / "out" / "originals").glob("cnn_*.pt"))
+    with pytest.raises(ValueError, match="originals keys"):
+        run_experiment((train, test), methods=["mu"], out_dir=tmp_path, originals={"resnet": str(path)})
+    with pytest.raises(FileNotFoundError):
+        run_experiment((train, test), methods=["mu"], out_dir=tmp_path, originals={"cnn": str(tmp_path / "no.pt")})
