@@ -60,8 +60,26 @@ def build_unlearn_parser() -> argparse.ArgumentParser:
                    help="use a trained original instead of training one; KIND is cnn, ma_gru or ma_lstm "
                         "(PATH: a state dict for cnn, an MAReinforce checkpoint otherwise); repeatable")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: 1 for the small-image datasets, whose tiny networks run "
+                        "faster single-threaded; torch's default otherwise)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+SMALL_IMAGE_DATASETS = ("digits", "mnist", "cifar10")
+
+
+def set_threads(threads: int | None, dataset: str) -> None:
+    """Apply --threads (see build_unlearn_parser)."""
+    import torch
+
+    if threads is None and dataset in SMALL_IMAGE_DATASETS:
+        threads = 1
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"--threads must be >= 1; got {threads}.")
+        torch.set_num_threads(threads)
 
 
 def _cmd_unlearn(argv: Sequence[str]) -> int:
@@ -70,6 +88,7 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
     args = build_unlearn_parser().parse_args(list(argv))
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}.")
+    set_threads(args.threads, args.dataset)
     originals = {}
     for item in args.original:
         kind, sep, path = item.partition("=")
