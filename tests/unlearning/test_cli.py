@@ -1,0 +1,68 @@
+"""The ``masimu`` console command: subcommands, one-line errors, --debug tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from unlearning.cli import main
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "unlearning.cli", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_datasets_lists_every_dataset_and_where_it_looked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mnist").mkdir()
+    assert main(["datasets", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("digits", "mnist", "cifar10", "resisc45", "ham10000", "folder"):
+        assert f"\n{name} " in out
+    assert "embedded" in out and str(tmp_path / "mnist") in out
+
+
+def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    proc = run_cli("unlearn", "--dataset", "no_such_data", "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no_such_data" in lines[0] and "digits" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    proc = run_cli("--debug", "unlearn", "--dataset", "no_such_data", "--no-progress", cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_unlearn_rejects_a_bad_original_argument(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["unlearn", "--original", "cnn=" + str(tmp_path / "missing.pt")]) == 1
+    assert "missing.pt" in capsys.readouterr().err
+
+
+def test_unlearn_tiny_run_prints_table_and_writes_report(tmp_path: Path) -> None:
+    proc = run_cli("unlearn", "--methods", "retrain", "mu", "--cnn-epochs", "1", "--no-progress",
+                   "--out", "rep", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| retrain |" in proc.stdout and "| mu |" in proc.stdout
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["methods"] == ["retrain", "mu"]
+    assert (tmp_path / "rep" / "curves.png").exists() and (tmp_path / "rep" / "time.png").exists()
+
+
+def test_render_writes_a_gif(tmp_path: Path) -> None:
+    assert main(["render", "--dataset", "digits", "--out", str(tmp_path / "ep.gif")]) == 0
+    assert (tmp_path / "ep.gif").read_bytes()[:3] == b"GIF"
+
+
+def test_train_writes_checkpoint_and_metrics(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
