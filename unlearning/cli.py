@@ -121,15 +121,26 @@ def _cmd_render(args: argparse.Namespace) -> int:
     import masimu_env
     from masimu_env.api.render import save_episode_gif
 
-    env = masimu_env.parallel_env(args.dataset, root=args.root, render_mode="rgb_array")
-    policy = None
-    if args.checkpoint:
-        from agents import MAReinforce
-        from agents.pettingzoo_policy import PettingZooPolicy
+    if not args.checkpoint:
+        env = masimu_env.parallel_env(args.dataset, root=args.root, split=args.split, render_mode="rgb_array")
+        path = save_episode_gif(env, args.out, seed=args.seed)
+        print(f"wrote {path} (random policy)")
+        return 0
+    from agents import MAReinforce
+    from agents.pettingzoo_policy import PettingZooPolicy
 
-        policy = PettingZooPolicy(MAReinforce.load(args.checkpoint), env)
+    model = MAReinforce.load(args.checkpoint)
+    config = model.config.sim_config.replace(render_mode="rgb_array")
+    env = masimu_env.parallel_env(args.dataset, root=args.root, split=args.split, config=config)
+    agent_policy = PettingZooPolicy(model.net, mode="greedy")
+
+    def policy(observations: dict) -> dict:
+        if float(next(iter(observations.values()))["time"][0]) == 0.0:  # first step of the episode
+            agent_policy.reset(agents=list(observations))
+        return agent_policy.act(observations)
+
     path = save_episode_gif(env, args.out, policy=policy, seed=args.seed)
-    print(f"wrote {path}")
+    print(f"wrote {path} (greedy policy of {args.checkpoint})")
     return 0
 
 
@@ -145,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="write an episode GIF of a random or trained policy")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--root", default=None)
-    p.add_argument("--checkpoint", default=None, help="MAReinforce checkpoint; random policy when omitted")
+    p.add_argument("--split", default="test")
+    p.add_argument("--checkpoint", default=None,
+                   help="MAReinforce checkpoint (e.g. from `masimu train`); a random policy when omitted")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="episode.gif")
     return parser

@@ -61,8 +61,11 @@ def test_render_writes_a_gif(tmp_path: Path) -> None:
     assert (tmp_path / "ep.gif").read_bytes()[:3] == b"GIF"
 
 
-def test_train_writes_checkpoint_and_metrics(tmp_path: Path) -> None:
+def test_train_then_render_the_trained_policy(tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert main(["train", "--dataset", "digits", "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    gif = tmp_path / "trained.gif"
+    assert main(["render", "--checkpoint", str(out / "checkpoint.pt"), "--out", str(gif)]) == 0
+    assert gif.read_bytes()[:3] == b"GIF"
