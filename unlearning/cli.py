@@ -33,7 +33,12 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 def _cmd_train(argv: Sequence[str]) -> int:
     from agents.train import train_main
 
-    return int(train_main(list(argv)) or 0)
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--dataset", default="")
+    peek.add_argument("--threads", type=int, default=None)
+    known, rest = peek.parse_known_args(list(argv))
+    set_threads(known.threads, known.dataset)
+    return int(train_main([*rest, *(["--dataset", known.dataset] if known.dataset else [])]) or 0)
 
 
 def build_unlearn_parser() -> argparse.ArgumentParser:
