@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .config import UnlearningConfig
 from .data import UnlearningData
-from .explain import interpretable_weight, lime_coefficients
+from .explain import cosine_similarity_matrix, lime_coefficients
 from .models import is_multi_agent
 
 
@@ -59,15 +59,33 @@ def explainable(model: Any) -> nn.Module:
 class InterpretableWeights:
     """LIME vectors of the retain and forget sets and I_w of any retain batch.
 
+    I_w of a batch is crsim = mean over the batch's rows of rsim, clipped at 0 (Algorithm 3 lines
+    12-15, :func:`unlearning.explain.interpretable_weight`). rsim of a retain image depends only on
+    that image and the fixed forget table, so it is computed once per retain image here and a batch
+    only averages them -- the same number as calling ``interpretable_weight`` on the batch.
+
     Attributes:
-        retain_indices: (r,) int64 sorted dataset indices of the retain rows of ``retain_coefs``.
-        retain_coefs: (r, F) float64 LIME vectors of the retain images.
-        forget_coefs: (f, F) float64 LIME vectors of the forget images.
+        retain_indices: (r,) int64 sorted dataset indices of the retain images.
+        row_sims: (r,) float64 rsim of each retain image: the mean of its non-zero cosine
+            similarities to the forget vectors, each forget column weighted by ``forget_weights``.
+        retain_coefs: (m, F) float64 LIME vectors of the explained retain images (m = r unless only
+            some were explained per class, see :meth:`compute`).
+        forget_coefs: (g, F) float64 LIME vectors of the explained forget images.
+        forget_weights: (g,) float64 how many forget images each column stands for (all 1 when
+            every forget image was explained).
         seconds: wall time spent computing the tables.
     """
 
     def __init__(self, retain_indices: np.ndarray, retain_coefs: np.ndarray, forget_coefs: np.ndarray,
-                 seconds: float = 0.0) -> None:
+                 seconds: float = 0.0, *, forget_weights: np.ndarray | None = None) -> None:
+        """
+        Args:
+            retain_indices: (r,) sorted unique dataset indices, one per row of ``retain_coefs``.
+            retain_coefs: (r, F) LIME vectors of those retain images.
+            forget_coefs: (g, F) LIME vectors of forget images.
+            seconds: time it took to compute them.
+            forget_weights: (g,) positive weights of the forget columns; None: all 1.
+        """
         self.retain_indices = np.asarray(retain_indices, dtype=np.int64)
         self.retain_coefs = np.asarray(retain_coefs, dtype=np.float64)
         self.forget_coefs = np.asarray(forget_coefs, dtype=np.float64)
@@ -76,6 +94,14 @@ class InterpretableWeights:
                              f"{self.retain_indices.shape[0]} retain indices.")
         if np.any(np.diff(self.retain_indices) <= 0):
             raise ValueError("retain_indices must be sorted and unique.")
+        self.forget_weights = (np.ones(len(self.forget_coefs)) if forget_weights is None
+                               else np.asarray(forget_weights, dtype=np.float64))
+        if self.forget_weights.shape != (len(self.forget_coefs),) or not np.all(self.forget_weights > 0):
+            raise ValueError(f"forget_weights must be {len(self.forget_coefs)} positive numbers, one per "
+                             f"forget row; got shape {self.forget_weights.shape}.")
+        self.row_sims = np.concatenate([
+            _row_sims(self.retain_coefs[i:i + 4096], self.forget_coefs, self.forget_weights)
+            for i in range(0, len(self.retain_coefs), 4096)]) if len(self.retain_coefs) else np.zeros(0)
         self.seconds = seconds
 
     def weight(self, batch_indices: np.ndarray | Tensor) -> float:
@@ -87,35 +113,96 @@ class InterpretableWeights:
         if bad.any():
             raise ValueError(f"batch index {int(idx[bad][0])} is not in the retain set; "
                              "I_w is defined for retain batches only.")
-        return interpretable_weight(self.retain_coefs[pos], self.forget_coefs)
+        return max(0.0, float(self.row_sims[pos].mean()))
+
+    def spread_by_class(self, retain_indices: np.ndarray, labels: np.ndarray) -> None:
+        """Give every image of ``retain_indices`` the mean rsim of the explained retain images of its
+        class (paper §3's per-label averaging); afterwards ``weight`` accepts any of them.
+
+        Args:
+            retain_indices: (r,) sorted dataset indices of the whole retain set.
+            labels: (N,) int labels of the dataset; every class of the retain set must have an
+                explained image.
+        """
+        explained_labels = labels[self.retain_indices]
+        means = {int(c): float(self.row_sims[explained_labels == c].mean()) for c in np.unique(explained_labels)}
+        missing = sorted(set(np.unique(labels[retain_indices]).tolist()) - set(means))
+        if missing:
+            raise ValueError(f"classes {missing} of the retain set have no explained retain image.")
+        self.retain_indices = np.asarray(retain_indices, dtype=np.int64)
+        self.row_sims = np.array([means[int(c)] for c in labels[self.retain_indices]], dtype=np.float64)
+
 
     @classmethod
     def compute(cls, model: Any, data: UnlearningData, config: UnlearningConfig) -> "InterpretableWeights":
-        """Explain every retain and forget image of ``data.train`` with ``model`` (see the module docstring)."""
+        """LIME tables of ``data.retain`` and ``data.forget`` with ``model`` (see the module docstring).
+
+        ``config.lime_retain_per_class`` / ``config.lime_forget_per_class`` = k > 0 explain k random
+        images per class of that set and give every image of the set its class's mean vector (paper
+        §3's per-label averaging); 0 explains every image of the set. Both sets are explained in one
+        LIME call (one pass of batched model queries).
+        """
         start = time.perf_counter()
         module = explainable(model)
-        per_class = int(config.lime_retain_per_class or 0)
-        explained_retain = data.retain
-        if per_class > 0:
-            rng = np.random.default_rng([config.seed, 7])
-            labels = data.train.labels[data.retain]
-            explained_retain = np.sort(np.concatenate([
-                rng.permutation(data.retain[labels == k])[:per_class] for k in np.unique(labels)]))
-        tables = []
-        for indices in (explained_retain, data.forget):
-            chunks = []
-            for begin in range(0, len(indices), 1024):
-                images, _ = data.train.get_batch(indices[begin:begin + 1024])
-                chunks.append(lime_coefficients(module, images, backend=config.lime_backend,
-                                                segmentation=config.lime_segmentation,
-                                                num_samples=config.lime_num_samples, grid=config.lime_grid,
-                                                batch_size=max(config.eval_batch_size, 256), device=config.device,
-                                                seed=config.seed, cache_dir=config.lime_cache_dir))
-            tables.append(np.concatenate(chunks))
-        retain_coefs = tables[0]
-        if per_class > 0:
-            # paper §3: LIME weights averaged per label; each retain image gets its class's mean vector
-            explained_labels = data.train.labels[explained_retain]
-            means = {int(k): retain_coefs[explained_labels == k].mean(0) for k in np.unique(explained_labels)}
-            retain_coefs = np.stack([means[int(k)] for k in data.train.labels[data.retain]])
-        return cls(data.retain, retain_coefs, tables[1], seconds=time.perf_counter() - start)
+        if config.lime_num_samples is None:
+            raise ValueError("UnlearningConfig.lime_num_samples is None; resolve the config with the method's "
+                             "defaults (unlearning.unlearn does) or set it, e.g. lime_num_samples=32.")
+        labels = data.train.labels
+        retain_explained = _per_class_sample(data.retain, labels, config.lime_retain_per_class, [config.seed, 7])
+        forget_explained = _per_class_sample(data.forget, labels, config.lime_forget_per_class, [config.seed, 8])
+        explained = np.concatenate([retain_explained, forget_explained])
+        chunks = []
+        for begin in range(0, len(explained), 1024):
+            images, _ = data.train.get_batch(explained[begin:begin + 1024])
+            chunks.append(lime_coefficients(module, images, backend=config.lime_backend,
+                                            segmentation=config.lime_segmentation,
+                                            num_samples=config.lime_num_samples, grid=config.lime_grid,
+                                            batch_size=max(config.eval_batch_size, 256), device=config.device,
+                                            seed=config.seed + begin, cache_dir=config.lime_cache_dir))
+        coefs = np.concatenate(chunks)
+        retain_coefs, forget_coefs = coefs[:len(retain_explained)], coefs[len(retain_explained):]
+        forget_weights = None
+        if config.lime_forget_per_class:
+            # each explained forget image stands for its class's share: n_c / k_c images
+            counts = {int(c): int(n) for c, n in zip(*np.unique(labels[data.forget], return_counts=True))}
+            picked = {int(c): int(n) for c, n in zip(*np.unique(labels[forget_explained], return_counts=True))}
+            forget_weights = np.array([counts[int(c)] / picked[int(c)] for c in labels[forget_explained]])
+        weights = cls(retain_explained, retain_coefs, forget_coefs, forget_weights=forget_weights)
+        if config.lime_retain_per_class:
+            weights.spread_by_class(data.retain, labels)
+        weights.seconds = time.perf_counter() - start
+        return weights
+
+
+def _row_sims(retain: np.ndarray, forget: np.ndarray, forget_weights: np.ndarray) -> np.ndarray:
+    """rsim per retain row: weighted mean of its non-zero cosine similarities to the forget rows.
+
+    Args:
+        retain: (b, F) float64. forget: (g, F) float64. forget_weights: (g,) float64 > 0.
+
+    Returns:
+        (b,) float64; 0 for a row without a non-zero similarity (as ``interpretable_weight``).
+    """
+    sim = cosine_similarity_matrix(retain, forget).numpy()                     # (b, g)
+    counted = (sim != 0) * forget_weights[None, :]
+    total = counted.sum(1)
+    return np.where(total > 0, (sim * counted).sum(1) / np.where(total > 0, total, 1.0), 0.0)
+
+
+def _per_class_sample(indices: np.ndarray, labels: np.ndarray, per_class: int | None, seed: list[int]) -> np.ndarray:
+    """The dataset indices to explain: all of ``indices`` (per_class 0/None) or k random ones per class.
+
+    Args:
+        indices: (n,) int64 sorted dataset indices of one set. labels: (N,) int64 labels of the dataset.
+        per_class: k; a class with fewer than k images in the set has all of them explained.
+
+    Returns:
+        (m,) int64 sorted dataset indices, m <= n.
+    """
+    k = int(per_class or 0)
+    if k == 0:
+        return indices
+    rng = np.random.default_rng(seed)
+    set_labels = labels[indices]
+    return np.sort(np.concatenate([rng.permutation(indices[set_labels == c])[:k] for c in np.unique(set_labels)]))
+

@@ -158,3 +158,24 @@ def test_retrain_forgets_to_test_level():
     assert metrics.test_accuracy > 0.85
     assert abs(metrics.forget_accuracy - metrics.test_accuracy) < 0.07
     assert metrics.retain_accuracy >= metrics.forget_accuracy - 0.02
+
+
+def test_interpretable_weights_match_algorithm3_and_class_weighting():
+    """Precomputed rsim gives interpretable_weight's I_w per batch; a forget column of weight w counts as w copies."""
+    from unlearning.explain import interpretable_weight
+    from unlearning.interpretable import InterpretableWeights
+
+    rng = np.random.default_rng(1)
+    retain_idx = np.arange(0, 60, 2)
+    retain = rng.normal(size=(30, 5))
+    retain[3] = 0.0  # an all-zero vector: its row counts as rsim 0
+    forget = rng.normal(size=(7, 5)) + 0.5
+    weights = InterpretableWeights(retain_idx, retain, forget)
+    for rows in (np.array([0, 3, 5]), np.arange(30), np.array([17])):
+        assert weights.weight(retain_idx[rows]) == pytest.approx(interpretable_weight(retain[rows], forget), abs=1e-12)
+    # forget row 0 with weight 3 == that row present three times
+    weighted = InterpretableWeights(retain_idx, retain, forget, forget_weights=np.array([3.0] + [1.0] * 6))
+    copies = np.concatenate([forget[:1], forget[:1], forget])
+    assert weighted.weight(retain_idx[:9]) == pytest.approx(interpretable_weight(retain[:9], copies), abs=1e-12)
+    with pytest.raises(ValueError, match="forget_weights"):
+        InterpretableWeights(retain_idx, retain, forget, forget_weights=np.zeros(7))
