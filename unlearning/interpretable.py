@@ -7,6 +7,11 @@ batch with the current model would multiply the cost by the number of epochs, an
 Algorithms 2-3 take "LIME coefficients on retain data I_{D_r}" and "on forget data I_{D_f}" as
 inputs, i.e. fixed tables. The time spent here is counted in the method's unlearning time.
 With ``lime_cache_dir`` set the tables are reused across runs of the same original model.
+
+By default only k random images per class of each set are explained (paper §3 averages LIME weights
+per label): explained forget images are weighted by their class's share of D_f, and each retain image
+takes the mean rsim of its class's explained retain images. ``lime_retain_per_class=0`` and
+``lime_forget_per_class=0`` explain every image (Algorithms 2-3 read literally). See ``METHODS.md``.
 """
 
 from __future__ import annotations

@@ -179,3 +179,27 @@ def test_interpretable_weights_match_algorithm3_and_class_weighting():
     assert weighted.weight(retain_idx[:9]) == pytest.approx(interpretable_weight(retain[:9], copies), abs=1e-12)
     with pytest.raises(ValueError, match="forget_weights"):
         InterpretableWeights(retain_idx, retain, forget, forget_weights=np.zeros(7))
+
+
+def test_interpretable_weights_per_class_tables(digits_small, trained_cnn):
+    """k per class explains at most k images of each class of each set; forget weights add up to |D_f|."""
+    from unlearning.config import UnlearningConfig
+    from unlearning.data import UnlearningData
+    from unlearning.interpretable import InterpretableWeights
+
+    train, _, split = digits_small
+    data = UnlearningData.from_split(train, split)
+    config = UnlearningConfig(lime_num_samples=16, lime_retain_per_class=2, lime_forget_per_class=1)
+    weights = InterpretableWeights.compute(trained_cnn, data, config)
+    n_classes = len(np.unique(train.labels[data.forget]))
+    assert len(weights.forget_coefs) == n_classes
+    assert weights.forget_weights.sum() == pytest.approx(len(data.forget))
+    assert len(weights.retain_coefs) <= 2 * len(np.unique(train.labels[data.retain]))
+    assert np.array_equal(weights.retain_indices, data.retain)
+    assert 0.0 <= weights.weight(data.retain[:32]) <= 1.0
+    literal = InterpretableWeights.compute(trained_cnn, data, UnlearningConfig(
+        lime_num_samples=16, lime_retain_per_class=0, lime_forget_per_class=0))
+    assert literal.forget_coefs.shape[0] == len(data.forget) and literal.retain_coefs.shape[0] == len(data.retain)
+    assert np.all(literal.forget_weights == 1.0)
+    with pytest.raises(ValueError, match="lime_forget_per_class"):
+        UnlearningConfig(lime_forget_per_class=-1)

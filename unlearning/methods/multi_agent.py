@@ -70,8 +70,9 @@ class MultiAgentFineTune(UnlearningMethod):
     Defaults (paper §5): SGD; lr 1e-3 for images up to 32 px, 1e-4 above; 2 epochs (the
     paper's Figure 4 runs 5 against a 25-epoch retrain; our originals train ~10 epochs, so 2
     keeps the same 1:5 ratio). LIME tables for the I_w variants use the original learner and,
-    because one learner query costs N agents x T steps, by default 10 retain images per class
-    averaged per label (paper §3) instead of every retain image (``lime_retain_per_class=0``).
+    because one learner query costs N agents x T steps, by default 3 retain and 3 forget images per
+    class with 32 samples each, averaged per label (paper §3), instead of every image
+    (``lime_retain_per_class=0``, ``lime_forget_per_class=0``).
     """
 
     model_kind = "ma"
@@ -81,7 +82,7 @@ class MultiAgentFineTune(UnlearningMethod):
     def defaults(self, model: Any, data: UnlearningData) -> dict[str, Any]:
         side = max(data.train.image_shape[1:]) if data.train.image_shape else 32
         return {"epochs": 2, "lr": 1e-3 if side <= 32 else 1e-4, "optimizer": "sgd",
-                "lime_retain_per_class": 3, "lime_forget_per_class": 3, "lime_num_samples": 64}
+                "lime_retain_per_class": 3, "lime_forget_per_class": 3, "lime_num_samples": 32}
 
     def run(self, model: Any, data: UnlearningData, config: UnlearningConfig, on_epoch_end: Any = None) -> UnlearningResult:
         require_multi_agent(self.name, model)
