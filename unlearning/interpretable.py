@@ -149,9 +149,6 @@ class InterpretableWeights:
         """
         start = time.perf_counter()
         module = explainable(model)
-        if config.lime_num_samples is None:
-            raise ValueError("UnlearningConfig.lime_num_samples is None; resolve the config with the method's "
-                             "defaults (unlearning.unlearn does) or set it, e.g. lime_num_samples=32.")
         labels = data.train.labels
         retain_explained = _per_class_sample(data.retain, labels, config.lime_retain_per_class, [config.seed, 7])
         forget_explained = _per_class_sample(data.forget, labels, config.lime_forget_per_class, [config.seed, 8])

@@ -25,7 +25,7 @@ class Mu(UnlearningMethod):
     model_kind = "cnn"
     interpretable = False
     DEFAULTS = {"epochs": 3, "lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "optimizer": "sgd",
-                "lime_retain_per_class": 5, "lime_forget_per_class": 5, "lime_num_samples": 32}
+                "lime_retain_per_class": 5, "lime_forget_per_class": 5}
     reference = "paper §5 (MU)"
 
     def run(self, model: Any, data: UnlearningData, config: UnlearningConfig, on_epoch_end: Any = None) -> UnlearningResult:

@@ -82,7 +82,7 @@ class MultiAgentFineTune(UnlearningMethod):
     def defaults(self, model: Any, data: UnlearningData) -> dict[str, Any]:
         side = max(data.train.image_shape[1:]) if data.train.image_shape else 32
         return {"epochs": 2, "lr": 1e-3 if side <= 32 else 1e-4, "optimizer": "sgd",
-                "lime_retain_per_class": 3, "lime_forget_per_class": 3, "lime_num_samples": 32}
+                "lime_retain_per_class": 3, "lime_forget_per_class": 3}
 
     def run(self, model: Any, data: UnlearningData, config: UnlearningConfig, on_epoch_end: Any = None) -> UnlearningResult:
         require_multi_agent(self.name, model)
