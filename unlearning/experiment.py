@@ -37,8 +37,8 @@ from .metrics import evaluate, gap_to_retrain
 from .metrics.evaluate import Evaluation
 from .models import make_classifier, predict_proba
 
-DEFAULT_METHODS = ("retrain", "mu", "imu", "masmu", "masimu")
-"""The CLI's default run: the paper's single-network and GRU multi-agent frameworks plus Retrain."""
+DEFAULT_METHODS = ("retrain", "mu", "imu", "ma_retrain", "masmu", "masimu")
+"""The CLI's default run: the paper's single-network and GRU multi-agent frameworks, each with its Retrain."""
 
 METRIC_COLUMNS = [
     ("retain_accuracy", "RA"), ("forget_accuracy", "Forget acc"), ("test_accuracy", "TA"),
