@@ -53,3 +53,18 @@ def test_unlearn_real_sample_quick(tmp_path: Path, script: str, dataset: str, ex
     out = run_script(script, "--root", str(root), "--quick", "--methods", "mu", "--out", "rep", *extra, cwd=tmp_path)
     assert "| mu |" in out
     assert (tmp_path / "rep" / "report.json").exists()
+
+
+def test_ddp_train_script_runs_two_processes(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    if shutil.which("torchrun") is None:
+        pytest.skip("torchrun is not on PATH")
+    tiny = ("--n-agents 2 --n-steps 3 --conv-channels 8 --feature-dim 16 --hidden-size 16 --position-dim 4 "
+            "--raw-message-dim 4 --message-dim 4 --batch-size 32 --no-progress")
+    env = {**os.environ, "EPOCHS": "1", "OUT": str(tmp_path / "ddp"), "EXTRA": tiny, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(["bash", str(EXAMPLES / "ddp_train.sh")], cwd=EXAMPLES.parent, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert json.loads((tmp_path / "ddp" / "metrics.json").read_text())["world_size"] == 2
