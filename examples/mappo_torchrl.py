@@ -28,7 +28,6 @@ import argparse
 import time
 import warnings
 
-import numpy as np
 import torch
 from tensordict.nn import TensorDictModule
 from torch import Tensor, nn
@@ -38,6 +37,7 @@ from torchrl.modules import MultiAgentMLP, ProbabilisticActor
 from torchrl.objectives import ClipPPOLoss, ValueEstimators
 
 import masimu_env
+from _vote_eval import evaluate_votes, report
 
 GROUP = "agent"  # TorchRL groups agents named "agent_<i>" under this key
 N_MOVES = 4
@@ -111,40 +111,6 @@ def build_modules(env: PettingZooWrapper, nvec: tuple[int, ...], hidden: int
     return actor, critic, actor_net
 
 
-@torch.no_grad()
-def evaluate(actor_net: nn.Module, env: masimu_env.MasimuParallelEnv, nvec: tuple[int, ...], seed: int,
-             max_images: int | None = None) -> dict[str, float]:
-    """Greedy policy on each image of ``env``'s dataset once (the first ``max_images``, default all).
-
-    Returns:
-        mean-vote and majority-vote accuracies of the final votes, mean episode reward, episode count.
-    """
-    n_classes = nvec[1]
-    mean_vote, majority, rewards = [], [], []
-    for image_index in range(min(len(env.dataset), max_images or len(env.dataset))):
-        observations, infos = env.reset(seed=seed + image_index, options={"image_index": image_index})
-        while env.agents:
-            agents = list(env.agents)
-            obs = torch.as_tensor(np.stack([observations[a] for a in agents]))  # (N, D)
-            move_logits, vote_logits = actor_net(obs).split(nvec, dim=-1)
-            votes = vote_logits.argmax(-1)  # (N,)
-            actions = {a: np.array([int(m), int(v)]) for a, m, v in zip(agents, move_logits.argmax(-1), votes)}
-            observations, reward, _, _, infos = env.step(actions)
-        label = infos[agents[0]]["label"]
-        counts = torch.bincount(votes, minlength=n_classes)
-        mean_vote.append(float(counts[label]) / len(agents))
-        top = counts.max()
-        majority.append(1.0 / int((counts == top).sum()) if counts[label] == top else 0.0)
-        rewards.append(reward[agents[0]])
-    return {"mean_vote_acc": float(np.mean(mean_vote)), "majority_acc": float(np.mean(majority)),
-            "reward": float(np.mean(rewards)), "episodes": len(rewards)}
-
-
-def report(stage: str, scores: dict[str, float]) -> None:
-    print(f"{stage}: mean-vote acc {scores['mean_vote_acc']:.3f}, majority-vote acc {scores['majority_acc']:.3f}, "
-          f"mean reward {scores['reward']:.3f} over {scores['episodes']} test images  (chance acc 0.100)", flush=True)
-
-
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=30, help="collect/update iterations (default 30)")
@@ -176,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     actor, critic, actor_net = build_modules(env, nvec, args.hidden)
     print(f"TorchRL MAPPO on masimu digits: agents {env.group_map[GROUP]}, action MultiDiscrete{list(nvec)} "
           f"(move, vote), flat obs of {env.observation_spec[GROUP, 'observation'].shape[-1]} floats", flush=True)
-    results = {"before": evaluate(actor_net, eval_env, nvec, args.seed, args.eval_images)}
+    results = {"before": evaluate_votes(actor_net, eval_env, args.seed, args.eval_images)}
     report("before training", results["before"])
 
     # --- PPO machinery ---
@@ -213,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                   f"train episode reward {final_rewards.mean():.3f}  ({time.perf_counter() - start:.0f}s)", flush=True)
     collector.shutdown()
 
-    results["after"] = evaluate(actor_net, eval_env, nvec, args.seed, args.eval_images)
+    results["after"] = evaluate_votes(actor_net, eval_env, args.seed, args.eval_images)
     report("after training", results["after"])
     return results
 

@@ -38,10 +38,10 @@ import argparse
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 import masimu_env
+from _vote_eval import evaluate_votes, report
 
 ENV_NAME = "masimu_digits_multidiscrete"
 POLICY = "shared"
@@ -62,42 +62,9 @@ def make_rllib_env(env_config: dict[str, Any]):
     return ParallelPettingZooEnv(make_env("train", seed, env_config["window"], env_config["n_steps"]))
 
 
-@torch.no_grad()
-def evaluate(module: Any, env: masimu_env.MasimuParallelEnv, seed: int, max_images: int | None = None
-             ) -> dict[str, float]:
-    """Greedy policy on each image of ``env``'s dataset once (the first ``max_images``, default all).
-
-    Args:
-        module: the trained RLlib ``RLModule`` of the shared policy (torch).
-
-    Returns:
-        mean-vote and majority-vote accuracies of the final votes, mean episode reward, episode count.
-    """
-    nvec = tuple(int(n) for n in env.action_space(env.possible_agents[0]).nvec)  # (4, K)
-    mean_vote, majority, rewards = [], [], []
-    for image_index in range(min(len(env.dataset), max_images or len(env.dataset))):
-        observations, infos = env.reset(seed=seed + image_index, options={"image_index": image_index})
-        while env.agents:
-            agents = list(env.agents)
-            obs = torch.as_tensor(np.stack([observations[a] for a in agents]))  # (N, D)
-            logits = module.forward_inference({"obs": obs})["action_dist_inputs"]  # (N, 4 + K)
-            move_logits, vote_logits = logits.split(nvec, dim=-1)
-            votes = vote_logits.argmax(-1)  # (N,)
-            actions = {a: np.array([int(m), int(v)]) for a, m, v in zip(agents, move_logits.argmax(-1), votes)}
-            observations, reward, _, _, infos = env.step(actions)
-        label = infos[agents[0]]["label"]
-        counts = torch.bincount(votes, minlength=nvec[1])
-        mean_vote.append(float(counts[label]) / len(agents))
-        top = counts.max()
-        majority.append(1.0 / int((counts == top).sum()) if counts[label] == top else 0.0)
-        rewards.append(reward[agents[0]])
-    return {"mean_vote_acc": float(np.mean(mean_vote)), "majority_acc": float(np.mean(majority)),
-            "reward": float(np.mean(rewards)), "episodes": len(rewards)}
-
-
-def report(stage: str, scores: dict[str, float]) -> None:
-    print(f"{stage}: mean-vote acc {scores['mean_vote_acc']:.3f}, majority-vote acc {scores['majority_acc']:.3f}, "
-          f"mean reward {scores['reward']:.3f} over {scores['episodes']} test images  (chance acc 0.100)", flush=True)
+def greedy_logits(module: Any):
+    """(N, D) observations -> (N, 4 + K) action logits of the trained RLlib ``RLModule`` of the shared policy."""
+    return lambda obs: module.forward_inference({"obs": obs})["action_dist_inputs"]
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
@@ -171,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
           f"Ray {ray.__version__}, {args.env_runners} remote env runners", flush=True)
 
     eval_env = make_env("test", args.seed + 1, args.window, args.n_steps)
-    results = {"before": evaluate(module, eval_env, args.seed, args.eval_images)}
+    results = {"before": evaluate_votes(greedy_logits(module), eval_env, args.seed, args.eval_images)}
     report("before training", results["before"])
 
     start = time.perf_counter()
@@ -185,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                   f"({time.perf_counter() - start:.0f}s)", flush=True)
 
     module = algo.get_module(POLICY)
-    results["after"] = evaluate(module, eval_env, args.seed, args.eval_images)
+    results["after"] = evaluate_votes(greedy_logits(module), eval_env, args.seed, args.eval_images)
     report("after training", results["after"])
     algo.stop()
     ray.shutdown()

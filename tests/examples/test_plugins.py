@@ -46,6 +46,8 @@ def check_scores(scores: dict[str, dict[str, float]], episodes: int) -> None:
 
 
 def load_example(script: str):
+    if str(EXAMPLES) not in sys.path:  # as when run as a script: its folder's helper modules are importable
+        sys.path.insert(0, str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(f"example_{Path(script).stem}", EXAMPLES / script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
