@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from .config import UnlearningConfig
 from .data import UnlearningData
-from .explain import cosine_similarity_matrix, lime_coefficients
+from .explain import lime_coefficients
+from .explain.weight import row_similarities
 from .models import is_multi_agent
 
 
@@ -185,10 +186,7 @@ def _row_sims(retain: np.ndarray, forget: np.ndarray, forget_weights: np.ndarray
     Returns:
         (b,) float64; 0 for a row without a non-zero similarity (as ``interpretable_weight``).
     """
-    sim = cosine_similarity_matrix(retain, forget).numpy()                     # (b, g)
-    counted = (sim != 0) * forget_weights[None, :]
-    total = counted.sum(1)
-    return np.where(total > 0, (sim * counted).sum(1) / np.where(total > 0, total, 1.0), 0.0)
+    return row_similarities(retain, forget, forget_weights).numpy()
 
 
 def _per_class_sample(indices: np.ndarray, labels: np.ndarray, per_class: int | None, seed: list[int]) -> np.ndarray:

@@ -90,15 +90,32 @@ def interpretable_weight_tensor(retain_coefs: Tensor | np.ndarray,
     Returns:
         0-dim float64 tensor in [0, 1] (clip_negative) or [-1, 1].
     """
+    weight = row_similarities(retain_coefs, forget_coefs, zero_tolerance=zero_tolerance).mean()  # crsim
+    return weight.clamp(min=0.0) if clip_negative else weight
+
+
+def row_similarities(retain_coefs: Tensor | np.ndarray, forget_coefs: Tensor | np.ndarray,
+                     forget_weights: Tensor | np.ndarray | None = None, *, zero_tolerance: float = 0.0) -> Tensor:
+    """rsim of Algorithm 3 line 13: each retain row's mean over its non-zero cosine similarities.
+
+    Args:
+        retain_coefs: (b, F) float LIME vectors of the retain rows.
+        forget_coefs: (f, F) float LIME vectors of the forget set.
+        forget_weights: optional (f,) positive weights of the forget rows (e.g. a sampled row standing
+            for n_c / k_c images of its class); equal weights by default.
+        zero_tolerance: similarities with |sim| <= this count as zero entries.
+
+    Returns:
+        (b,) float64; 0 for a row without a non-zero similarity.
+    """
     if not zero_tolerance >= 0:
         raise ValueError(f"zero_tolerance must be >= 0; got {zero_tolerance!r}.")
     similarity = cosine_similarity_matrix(retain_coefs, forget_coefs)       # (b, f)
-    nonzero = similarity.abs() > zero_tolerance
-    counts = nonzero.sum(dim=1)
-    row_sums = torch.where(nonzero, similarity, torch.zeros_like(similarity)).sum(dim=1)
-    row_means = row_sums / counts.clamp(min=1)                                # rsim, 0 if empty
-    weight = row_means.mean()                                                  # crsim
-    return weight.clamp(min=0.0) if clip_negative else weight
+    counted = (similarity.abs() > zero_tolerance).to(similarity.dtype)
+    if forget_weights is not None:
+        counted = counted * torch.as_tensor(forget_weights, dtype=similarity.dtype, device=similarity.device)
+    total = counted.sum(dim=1)
+    return (similarity * counted).sum(dim=1) / total.clamp(min=torch.finfo(total.dtype).tiny)
 
 
 def interpretable_weight(retain_coefs: Tensor | np.ndarray, forget_coefs: Tensor | np.ndarray,
