@@ -51,6 +51,7 @@ def test_unlearn_tiny_run_prints_table_and_writes_report(tmp_path: Path) -> None
                    "--out", "rep", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| retrain |" in proc.stdout and "| mu |" in proc.stdout
+    assert "whole run" in proc.stdout
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert report["methods"] == ["retrain", "mu"]
     assert (tmp_path / "rep" / "curves.png").exists() and (tmp_path / "rep" / "time.png").exists()
