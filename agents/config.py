@@ -10,7 +10,7 @@ import numpy as np
 from masimu_env.config import SimConfig, defaults_for
 
 BELIEFS = ("gru", "lstm")
-BASELINES = ("mean", "none")
+BASELINES = ("mean", "greedy", "none")
 OPTIMIZERS = ("adam", "sgd")
 POLICIES = ("learned", "random")
 EVAL_POLICIES = ("greedy", "sample")
@@ -92,8 +92,10 @@ class AgentConfig:
     """L2 weight decay of the optimizer."""
     grad_clip: float | None = 1.0
     """Max global gradient norm; None disables clipping."""
-    baseline: Literal["mean", "none"] = "mean"
-    """Baseline subtracted from the detached reward r^d: batch mean or none (plain Eq. 6)."""
+    baseline: Literal["mean", "greedy", "none"] = "mean"
+    """Baseline subtracted from the detached reward r^d: 'mean' (batch mean), 'greedy' (self-critical: the reward
+    of a greedy rollout, argmax pi, of the same image from the same start corners; one extra forward-only
+    episode per batch) or 'none' (plain Eq. 6)."""
     normalize_advantage: bool = True
     """Divide the advantage r^d - baseline by its batch standard deviation."""
     entropy_coef: float = 0.01

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from masimu_env.config import check_fits
-from masimu_env.core import Simulator
+from masimu_env.core import Simulator, dynamics
 
 from .config import AgentConfig
 from .networks import MultiAgentNet
@@ -231,7 +231,17 @@ class MAReinforce:
                 images, labels = train.get_batch(batch_rows)
                 labels = labels.to(self.device)
                 # --- rollout ---
-                episode = episode_module(images, labels, generator, mode, None, cfg.step_reward_weight > 0)
+                corners, greedy_reward = None, None
+                if cfg.baseline == "greedy" and mode == "sample":
+                    # self-critical baseline: the greedy rollout of the same images from the same start corners
+                    corners = dynamics.sample_corners(len(batch_rows), cfg.n_agents, *images.shape[-2:], cfg.window,
+                                                      generator, self.device)
+                    with torch.no_grad():
+                        greedy_reward = run_episode(self.net, self.simulator, images, labels, generator, "greedy",
+                                                    corners)["reward"]
+                episode = episode_module(images, labels, generator, mode, corners, cfg.step_reward_weight > 0)
+                if greedy_reward is not None:
+                    episode["baseline_reward"] = greedy_reward
                 # --- update ---
                 loss, stats = reinforce_loss(episode, labels, cfg)
                 self.optimizer.zero_grad(set_to_none=True)

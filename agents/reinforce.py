@@ -8,13 +8,15 @@ from torch import Tensor
 from .config import AgentConfig
 
 
-def advantage(reward: Tensor, baseline: str, normalize: bool) -> Tensor:
+def advantage(reward: Tensor, baseline: str, normalize: bool, baseline_reward: Tensor | None = None) -> Tensor:
     """r^d - baseline, detached.
 
     Args:
         reward: (B,) float r_tau.
-        baseline: 'mean' subtracts the batch mean, 'none' keeps r^d as in plain Eq. 6.
+        baseline: 'mean' subtracts the batch mean, 'greedy' subtracts ``baseline_reward`` (the reward of the
+            greedy rollout of the same episode: self-critical), 'none' keeps r^d as in plain Eq. 6.
         normalize: divide by the batch standard deviation (when B > 1).
+        baseline_reward: (B,) float, required by 'greedy'.
 
     Returns:
         (B,) float, no gradient.
@@ -22,8 +24,13 @@ def advantage(reward: Tensor, baseline: str, normalize: bool) -> Tensor:
     adv = reward.detach()
     if baseline == "mean":
         adv = adv - adv.mean()
+    elif baseline == "greedy":
+        if baseline_reward is None or baseline_reward.shape != reward.shape:
+            raise ValueError("baseline='greedy' needs baseline_reward, the (B,) rewards of the greedy rollouts; got "
+                             f"{None if baseline_reward is None else tuple(baseline_reward.shape)}.")
+        adv = adv - baseline_reward.detach()
     elif baseline != "none":
-        raise ValueError(f"baseline must be 'mean' or 'none'; got {baseline!r}.")
+        raise ValueError(f"baseline must be 'mean', 'greedy' or 'none'; got {baseline!r}.")
     if normalize and adv.numel() > 1:
         adv = adv / (adv.std() + 1e-8)
     return adv
@@ -36,7 +43,8 @@ def reinforce_loss(episode: dict[str, Tensor], labels: Tensor, config: AgentConf
                 + step_reward_weight * mean_{b, t<T} r_t
 
     Args:
-        episode: output of :func:`agents.rollout.run_episode` (``log_prob``, ``reward``, ``entropy``, ``probs``).
+        episode: output of :func:`agents.rollout.run_episode` (``log_prob``, ``reward``, ``entropy``, ``probs``),
+            plus ``baseline_reward`` for ``baseline='greedy'``.
         labels: (B,) long true classes.
         config: ``baseline``, ``normalize_advantage``, ``entropy_coef``, ``ce_weight``.
 
@@ -45,7 +53,7 @@ def reinforce_loss(episode: dict[str, Tensor], labels: Tensor, config: AgentConf
     """
     reward = episode["reward"]
     log_prob = episode["log_prob"]
-    adv = advantage(reward, config.baseline, config.normalize_advantage)
+    adv = advantage(reward, config.baseline, config.normalize_advantage, episode.get("baseline_reward"))
     objective = (log_prob * adv).mean() + reward.mean()
     if config.step_reward_weight and episode["step_reward"].numel():
         objective = objective + config.step_reward_weight * episode["step_reward"].mean()

@@ -45,6 +45,29 @@ def test_random_walk_policy_gets_no_policy_gradient(tiny_config, digits_train, f
     assert not torch.equal(before["prediction.weight"], model.net.prediction.weight)
 
 
+def test_greedy_baseline_scores_the_greedy_rollout_from_the_same_starts(tiny_config, digits_train, few_rows, monkeypatch):
+    """baseline='greedy': each batch also plays argmax pi from the sampled episodes' start corners, without gradient."""
+    import agents.learner as learner_module
+
+    calls = []
+    real = learner_module.run_episode
+
+    def spy(net, simulator, images, labels, generator, mode="sample", corners=None, step_rewards=False):
+        calls.append((mode, None if corners is None else corners.clone(), torch.is_grad_enabled()))
+        return real(net, simulator, images, labels, generator, mode, corners, step_rewards)
+
+    monkeypatch.setattr(learner_module, "run_episode", spy)
+    model = MAReinforce(tiny_config(baseline="greedy"), 10, digits_train.image_shape)
+    before = _params(model)
+    model.fit(digits_train, epochs=1, indices=few_rows[:32], batch_size=16, progress=False)
+    greedy = [c for c in calls if c[0] == "greedy" and c[1] is not None]
+    assert len(greedy) == 2 and not any(c[2] for c in greedy)  # one per batch, no autograd graph
+    assert not torch.equal(before["policy.weight"], model.net.policy.weight)
+    again = MAReinforce(tiny_config(baseline="greedy"), 10, digits_train.image_shape)
+    again.fit(digits_train, epochs=1, indices=few_rows[:32], batch_size=16, progress=False)
+    _assert_same(_params(model), _params(again))
+
+
 @pytest.mark.parametrize("belief", ["gru", "lstm"])
 def test_training_is_deterministic_on_cpu(tiny_config, digits_train, few_rows, belief):
     runs = []

@@ -143,6 +143,26 @@ def test_reinforce_loss_terms(tiny_config):
         advantage(reward, "critic", False)
 
 
+def test_greedy_baseline_is_the_greedy_rollouts_reward(tiny_config):
+    reward = torch.tensor([-1.0, -0.5, -0.2, -0.3])
+    greedy = torch.tensor([-0.8, -0.5, -0.4, -0.1])
+    torch.testing.assert_close(advantage(reward, "greedy", False, greedy), reward - greedy)
+    scaled = advantage(reward, "greedy", True, greedy)
+    torch.testing.assert_close(scaled, (reward - greedy) / ((reward - greedy).std() + 1e-8))
+    with pytest.raises(ValueError, match="baseline_reward"):
+        advantage(reward, "greedy", False)
+    cfg = tiny_config(baseline="greedy", entropy_coef=0.0)
+    log_prob = torch.tensor([-5.0, -4.0, -6.0, -3.0], requires_grad=True)
+    episode = dict(reward=reward, log_prob=log_prob, entropy=torch.zeros(4), probs=torch.full((4, 2, 10), 0.1),
+                   baseline_reward=greedy)
+    loss, _ = reinforce_loss(episode, torch.zeros(4, dtype=torch.long), cfg)
+    loss.backward()
+    torch.testing.assert_close(log_prob.grad, -scaled / 4)
+    with pytest.raises(ValueError, match="greedy"):
+        reinforce_loss({k: v for k, v in episode.items() if k != "baseline_reward"}, torch.zeros(4, dtype=torch.long),
+                       cfg)
+
+
 def test_eval_corners_fit_and_do_not_depend_on_batching():
     rows = np.arange(100)
     all_rows = eval_corners(rows, 3, 28, 28, 6, seed=7)

@@ -1,0 +1,48 @@
+"""benchmarks/train_ma.py --part bound: the scripted agents' pixel masks follow the environment's rules."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from agents import AgentConfig
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "train_ma.py"
+
+
+@pytest.fixture(scope="module")
+def train_ma():
+    spec = importlib.util.spec_from_file_location("train_ma_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("policy", ["random", "centre", "ink"])
+def test_seen_mask_covers_what_n_agents_see_in_t_steps(train_ma, policy):
+    config = AgentConfig(n_agents=3, n_steps=5, window=6)
+    images = torch.randint(0, 256, (64, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    mask = train_ma.seen_mask(images, config, policy, torch.Generator().manual_seed(1))
+    assert mask.shape == (64, 1, 28, 28)
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    seen = mask.sum((1, 2, 3))
+    assert (seen >= 6 * 6).all()  # at least one whole window
+    assert (seen <= 3 * 5 * 6 * 6).all()  # at most N x T windows
+    # one agent, four one-pixel moves: its windows span (6 + dr) x (6 + dc) pixels with dr + dc <= 4
+    single = train_ma.seen_mask(images, config.replace(n_agents=1), policy, torch.Generator().manual_seed(2))[:, 0]
+    extent_rows = (single.amax(2) > 0).sum(1)
+    extent_cols = (single.amax(1) > 0).sum(1)
+    assert (extent_rows + extent_cols <= 6 + 6 + 4).all()
+    assert (single.sum((1, 2)) <= 6 * 6 + 4 * 6).all()
+
+def test_centre_policy_moves_toward_the_centre(train_ma):
+    config = AgentConfig(n_agents=1, n_steps=5, window=6)
+    images = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    generator = torch.Generator().manual_seed(0)
+    masks = torch.cat([train_ma.seen_mask(images, config, "centre", generator) for _ in range(50)])
+    random = torch.cat([train_ma.seen_mask(images, config, "random", generator) for _ in range(50)])
+    centre_hits = masks[:, 0, 11:17, 11:17].sum()
+    assert centre_hits > random[:, 0, 11:17, 11:17].sum()
