@@ -149,9 +149,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer images, 300 samples")
     parser.add_argument("--forget-count", type=int, default=851)
     parser.add_argument("--forget-sides", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--forget-measured", type=int, default=851,
+    parser.add_argument("--forget-measured", type=int, default=None,
                         help="images actually explained per size (the sample's photos are cycled to reach it); "
-                             "the total is extrapolated when this is below --forget-count")
+                             "the total is extrapolated when this is below --forget-count "
+                             "(default: --forget-count, a quarter of it with --quick)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     num_samples = 300 if args.quick else args.num_samples
@@ -166,7 +167,7 @@ def main() -> None:
             dataclasses.replace(config, batch_size=min(args.batch_size, 100)),
             lime_default_batch=False)
     forget_set_timing(args.forget_sides, args.forget_count,
-                      min(args.forget_measured // scale, args.forget_count), config)
+                      min(args.forget_measured or args.forget_count // scale, args.forget_count), config)
 
 
 if __name__ == "__main__":

@@ -62,10 +62,17 @@ def mnist_split() -> tuple[Any, np.ndarray, np.ndarray]:
 
 
 class Timer:
-    """Stops training after ``minutes`` and records when test accuracy first reaches ``reach``."""
+    """Stops training after ``minutes`` and records when test accuracy first reaches ``reach``.
 
-    def __init__(self, test: Any, test_rows: np.ndarray | None, minutes: float | None, reach: float | None) -> None:
-        self.test, self.test_rows, self.minutes, self.reach = test, test_rows, minutes, reach
+    With ``cosine``, it also anneals the learning rate after every epoch along a cosine from ``config.lr`` at
+    0 s to 0 at ``minutes`` of training time (a schedule over the wall-clock budget instead of over epochs).
+    """
+
+    def __init__(self, test: Any, test_rows: np.ndarray | None, minutes: float | None, reach: float | None,
+                 cosine: bool = False) -> None:
+        if cosine and minutes is None:
+            raise ValueError("--cosine needs a time budget (--minutes).")
+        self.test, self.test_rows, self.minutes, self.reach, self.cosine = test, test_rows, minutes, reach, cosine
         self.train_seconds = 0.0
         self.reached_at: float | None = None
         self.best = 0.0
@@ -76,26 +83,32 @@ class Timer:
         self.best = max(self.best, acc)
         if self.reach is not None and self.reached_at is None and acc >= self.reach:
             self.reached_at = self.train_seconds
+        if self.cosine and model.optimizer is not None:
+            progress = min(1.0, self.train_seconds / (60 * self.minutes))
+            for group in model.optimizer.param_groups:
+                group["lr"] = model.config.lr * 0.5 * (1 + np.cos(np.pi * progress))
         return self.minutes is not None and self.train_seconds >= 60 * self.minutes
 
 
 def run_learner(name: str, config: AgentConfig, train: Any, train_rows: np.ndarray, test: Any, test_rows: np.ndarray,
-                minutes: float | None, epochs: int, reach: float | None, verbose: bool) -> dict[str, Any]:
+                minutes: float | None, epochs: int, reach: float | None, verbose: bool,
+                cosine: bool = False) -> dict[str, Any]:
     model = MAReinforce(config, train.num_classes, train.image_shape)
-    timer = Timer(test, test_rows, minutes, reach)
+    timer = Timer(test, test_rows, minutes, reach, cosine)
     start = time.perf_counter()
     model.fit(train, epochs=epochs, indices=train_rows, val=test, val_indices=test_rows, callbacks=[timer],
               progress=False, verbose=verbose)
     wall = time.perf_counter() - start
     final = model.evaluate(test, indices=test_rows)
     n_epochs = len(model.history)
-    result = dict(run=name, belief=config.belief, policy=config.policy, test_accuracy=final["accuracy"],
+    result = dict(run=name, belief=config.belief, policy=config.policy, cosine=cosine, test_accuracy=final["accuracy"],
                   best_test_accuracy=timer.best, epochs=n_epochs, train_seconds=timer.train_seconds,
                   seconds_per_epoch=timer.train_seconds / max(n_epochs, 1), wall_seconds=wall,
                   reached=reach, reached_after_s=timer.reached_at,
                   final_log_prob=model.history[-1]["log_prob"], final_entropy=model.history[-1]["entropy"],
                   uniform_log_prob=config.n_agents * config.n_steps * float(np.log(0.25)))
-    line = (f"[{name}] {config.belief.upper()} policy={config.policy}: test acc {final['accuracy']:.4f} "
+    schedule = ", cosine lr" if cosine else ""
+    line = (f"[{name}] {config.belief.upper()} policy={config.policy}{schedule}: test acc {final['accuracy']:.4f} "
             f"(best {timer.best:.4f}) after {n_epochs} epochs, {timer.train_seconds:.0f}s training, "
             f"{result['seconds_per_epoch']:.2f} s/epoch; log p_tau {result['final_log_prob']:.2f} "
             f"(uniform {result['uniform_log_prob']:.2f})")
@@ -112,10 +125,10 @@ def learned_vs_random(name: str, config: AgentConfig, train: Any, train_rows: np
     results = []
     if args.policy in ("both", "learned"):
         results.append(run_learner(name, config, train, train_rows, test, test_rows, args.minutes, args.epochs,
-                                   args.reach, args.verbose))
+                                   args.reach, args.verbose, args.cosine))
     if args.policy in ("both", "random"):
         results.append(run_learner(name, config.replace(policy="random"), train, train_rows, test, test_rows,
-                                   args.minutes, args.epochs, args.reach, args.verbose))
+                                   args.minutes, args.epochs, args.reach, args.verbose, args.cosine))
     if len(results) == 2:
         gap = 100 * (results[0]["test_accuracy"] - results[1]["test_accuracy"])
         print(f"[{name}] learned - random walk = {gap:+.1f} points (same networks, same training-time budget)", flush=True)
@@ -190,7 +203,10 @@ def seen_mask(images: torch.Tensor, config: AgentConfig, policy: str, generator:
 
 def glimpse_bound(config: AgentConfig, train: Any, train_rows: np.ndarray, test: Any, test_rows: np.ndarray,
                   policy: str, epochs: int) -> dict[str, Any]:
-    """A full-image CNN on images masked to what the agents see (fresh masks every epoch; fixed test masks)."""
+    """A full-image CNN on images masked to what the agents see (fresh masks every epoch; fixed test masks).
+
+    Adam at lr 1e-3 annealed to 0 along a cosine over the ``epochs``, batch 64.
+    """
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     images, labels = train.get_batch(train_rows)
@@ -204,6 +220,8 @@ def glimpse_bound(config: AgentConfig, train: Any, train_rows: np.ndarray, test:
                         nn.LazyLinear(128), nn.ReLU(), nn.Linear(128, train.num_classes))
     net(test_input[:2])
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    steps_per_epoch = -(-len(train_rows) // 64)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)  # anneal to 0
     rng = np.random.default_rng(0)
     accuracies = []
     start = time.perf_counter()
@@ -216,6 +234,7 @@ def glimpse_bound(config: AgentConfig, train: Any, train_rows: np.ndarray, test:
             opt.zero_grad()
             loss.backward()
             opt.step()
+            schedule.step()
         with torch.no_grad():
             accuracies.append(float((net(test_input).argmax(1) == test_labels).float().mean()))
     seconds = time.perf_counter() - start
@@ -237,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--belief", choices=("gru", "lstm"), default="gru")
     parser.add_argument("--policy", choices=("both", "learned", "random"), default="both",
                         help="run the learned policy, the random walk with the same networks, or both (one after the other)")
+    parser.add_argument("--cosine", action="store_true",
+                        help="anneal the learning rate to 0 along a cosine over the --minutes training budget")
     parser.add_argument("--bound-policy", action="append", choices=BOUND_POLICIES,
                         help="scripted policy for --part bound (repeatable; default all three)")
     parser.add_argument("--threads", type=int, default=1,

@@ -1,10 +1,11 @@
-"""benchmarks/train_ma.py --part bound: the scripted agents' pixel masks follow the environment's rules."""
+"""benchmarks/train_ma.py: the bound part's pixel masks follow the environment's rules; the cosine time budget."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -46,3 +47,20 @@ def test_centre_policy_moves_toward_the_centre(train_ma):
     random = torch.cat([train_ma.seen_mask(images, config, "random", generator) for _ in range(50)])
     centre_hits = masks[:, 0, 11:17, 11:17].sum()
     assert centre_hits > random[:, 0, 11:17, 11:17].sum()
+
+
+def test_timer_anneals_the_learning_rate_over_the_time_budget(train_ma):
+    from types import SimpleNamespace
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    model = SimpleNamespace(optimizer=torch.optim.Adam([param], lr=0.004), config=AgentConfig(lr=0.004))
+    timer = train_ma.Timer(None, None, minutes=1.0, reach=0.5, cosine=True)
+    lrs, stops = [], []
+    for _ in range(4):  # four 15-second epochs of a one-minute budget
+        stops.append(timer(model, {"seconds": 15.0, "val_accuracy": 0.4}))
+        lrs.append(model.optimizer.param_groups[0]["lr"])
+    np.testing.assert_allclose(lrs, [0.004 * 0.5 * (1 + np.cos(np.pi * k / 4)) for k in (1, 2, 3, 4)], atol=1e-12)
+    assert stops == [False, False, False, True]
+    assert timer.reached_at is None
+    with pytest.raises(ValueError, match="--minutes"):
+        train_ma.Timer(None, None, minutes=None, reach=None, cosine=True)
