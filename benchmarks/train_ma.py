@@ -20,7 +20,9 @@ CPUs are shared, so timings are noisy: rerun on an idle machine for clean figure
 
 Usage:
     python benchmarks/train_ma.py --part digits --minutes 5
-    MASIMU_REAL_DATA=/work/shared/data python benchmarks/train_ma.py --part mnist --minutes 15
+    MASIMU_REAL_DATA=../shared/data python benchmarks/train_ma.py --part mnist --minutes 10 --threads 2 \
+        --cosine --set batch_size=64 --policy learned
+    MASIMU_REAL_DATA=../shared/data python benchmarks/train_ma.py --part bound --epochs 30
 """
 
 from __future__ import annotations
