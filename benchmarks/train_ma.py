@@ -137,27 +137,39 @@ def learned_vs_random(name: str, config: AgentConfig, train: Any, train_rows: np
     return results
 
 
+def small_cnn(in_channels: int, num_classes: int, example: torch.Tensor) -> nn.Sequential:
+    """The LeNet-style reference CNN of the cnn and bound parts (its lazy layer sized on ``example``)."""
+    net = nn.Sequential(nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.LazyLinear(128), nn.ReLU(), nn.Linear(128, num_classes))
+    net(example[:2])
+    return net
+
+
+def train_epoch(net: nn.Module, opt: torch.optim.Optimizer, inputs: torch.Tensor, labels: torch.Tensor,
+                schedule: Any = None) -> None:
+    """One pass of cross-entropy steps over ``inputs`` in the given order, 64 images per step."""
+    for begin in range(0, len(inputs), 64):
+        loss = nn.functional.cross_entropy(net(inputs[begin:begin + 64]), labels[begin:begin + 64])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if schedule is not None:
+            schedule.step()
+
+
 def full_image_cnn(train: Any, train_rows: np.ndarray, test: Any, test_rows: np.ndarray, epochs: int) -> dict[str, Any]:
     """A small LeNet-style CNN on whole images: the upper reference on the same split."""
     torch.manual_seed(0)
-    c = train.image_shape[0]
-    net = nn.Sequential(nn.Conv2d(c, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                        nn.LazyLinear(128), nn.ReLU(), nn.Linear(128, train.num_classes))
     images, labels = train.get_batch(train_rows)
     x = images.float() / 255
-    net(x[:2])
+    net = small_cnn(train.image_shape[0], train.num_classes, x)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     for _ in range(epochs):
-        order = rng.permutation(len(train_rows))
-        for begin in range(0, len(order), 64):
-            idx = torch.as_tensor(order[begin:begin + 64])
-            loss = nn.functional.cross_entropy(net(x[idx]), labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        order = torch.as_tensor(rng.permutation(len(train_rows)))
+        train_epoch(net, opt, x[order], labels[order])
     seconds = time.perf_counter() - start
     test_images, test_labels = test.get_batch(test_rows)
     with torch.no_grad():
@@ -216,11 +228,7 @@ def glimpse_bound(config: AgentConfig, train: Any, train_rows: np.ndarray, test:
     x, x_test = images.float() / 255, test_images.float() / 255
     test_mask = seen_mask(test_images, config, policy, torch.Generator().manual_seed(1))
     test_input = torch.cat([x_test * test_mask, test_mask], 1)
-    c = train.image_shape[0]
-    net = nn.Sequential(nn.Conv2d(c + 1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                        nn.LazyLinear(128), nn.ReLU(), nn.Linear(128, train.num_classes))
-    net(test_input[:2])
+    net = small_cnn(train.image_shape[0] + 1, train.num_classes, test_input)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     steps_per_epoch = -(-len(train_rows) // 64)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)  # anneal to 0
@@ -230,13 +238,7 @@ def glimpse_bound(config: AgentConfig, train: Any, train_rows: np.ndarray, test:
     for _ in range(epochs):
         order = torch.as_tensor(rng.permutation(len(train_rows)))
         mask = seen_mask(images[order], config, policy, generator)
-        inputs = torch.cat([x[order] * mask, mask], 1)
-        for begin in range(0, len(order), 64):
-            loss = nn.functional.cross_entropy(net(inputs[begin:begin + 64]), labels[order[begin:begin + 64]])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
+        train_epoch(net, opt, torch.cat([x[order] * mask, mask], 1), labels[order], schedule)
         with torch.no_grad():
             accuracies.append(float((net(test_input).argmax(1) == test_labels).float().mean()))
     seconds = time.perf_counter() - start
