@@ -106,7 +106,7 @@ class InterpretableWeights:
             raise ValueError(f"forget_weights must be {len(self.forget_coefs)} positive numbers, one per "
                              f"forget row; got shape {self.forget_weights.shape}.")
         self.row_sims = np.concatenate([
-            _row_sims(self.retain_coefs[i:i + 4096], self.forget_coefs, self.forget_weights)
+            row_similarities(self.retain_coefs[i:i + 4096], self.forget_coefs, self.forget_weights).numpy()
             for i in range(0, len(self.retain_coefs), 4096)]) if len(self.retain_coefs) else np.zeros(0)
         self.seconds = seconds
 
@@ -175,18 +175,6 @@ class InterpretableWeights:
             weights.spread_by_class(data.retain, labels)
         weights.seconds = time.perf_counter() - start
         return weights
-
-
-def _row_sims(retain: np.ndarray, forget: np.ndarray, forget_weights: np.ndarray) -> np.ndarray:
-    """rsim per retain row: weighted mean of its non-zero cosine similarities to the forget rows.
-
-    Args:
-        retain: (b, F) float64. forget: (g, F) float64. forget_weights: (g,) float64 > 0.
-
-    Returns:
-        (b,) float64; 0 for a row without a non-zero similarity (as ``interpretable_weight``).
-    """
-    return row_similarities(retain, forget, forget_weights).numpy()
 
 
 def _per_class_sample(indices: np.ndarray, labels: np.ndarray, per_class: int | None, seed: list[int]) -> np.ndarray:
