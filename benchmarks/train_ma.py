@@ -67,26 +67,30 @@ class Timer:
     """Stops training after ``minutes`` and records when test accuracy first reaches ``reach``.
 
     With ``cosine``, it also anneals the learning rate after every epoch along a cosine from ``config.lr`` at
-    0 s to 0 at ``minutes`` of training time (a schedule over the wall-clock budget instead of over epochs).
+    the start to 0 at the end of the budget: over ``minutes`` of training time when a time budget is given (a
+    schedule over the wall-clock budget), else over ``epochs`` (a schedule that machine load cannot change).
     """
 
     def __init__(self, test: Any, test_rows: np.ndarray | None, minutes: float | None, reach: float | None,
-                 cosine: bool = False) -> None:
-        if cosine and minutes is None:
-            raise ValueError("--cosine needs a time budget (--minutes).")
+                 cosine: bool = False, epochs: int | None = None) -> None:
+        if cosine and minutes is None and epochs is None:
+            raise ValueError("--cosine needs a budget to anneal over: --minutes or --epochs.")
         self.test, self.test_rows, self.minutes, self.reach, self.cosine = test, test_rows, minutes, reach, cosine
+        self.epochs, self.epochs_done = epochs, 0
         self.train_seconds = 0.0
         self.reached_at: float | None = None
         self.best = 0.0
 
     def __call__(self, model: MAReinforce, record: dict[str, Any]) -> bool:
         self.train_seconds += record["seconds"]
+        self.epochs_done += 1
         acc = record["val_accuracy"]
         self.best = max(self.best, acc)
         if self.reach is not None and self.reached_at is None and acc >= self.reach:
             self.reached_at = self.train_seconds
         if self.cosine and model.optimizer is not None:
-            progress = min(1.0, self.train_seconds / (60 * self.minutes))
+            progress = min(1.0, self.train_seconds / (60 * self.minutes) if self.minutes is not None
+                           else self.epochs_done / self.epochs)
             for group in model.optimizer.param_groups:
                 group["lr"] = model.config.lr * 0.5 * (1 + np.cos(np.pi * progress))
         return self.minutes is not None and self.train_seconds >= 60 * self.minutes
@@ -96,7 +100,7 @@ def run_learner(name: str, config: AgentConfig, train: Any, train_rows: np.ndarr
                 minutes: float | None, epochs: int, reach: float | None, verbose: bool,
                 cosine: bool = False) -> dict[str, Any]:
     model = MAReinforce(config, train.num_classes, train.image_shape)
-    timer = Timer(test, test_rows, minutes, reach, cosine)
+    timer = Timer(test, test_rows, minutes, reach, cosine, epochs)
     start = time.perf_counter()
     model.fit(train, epochs=epochs, indices=train_rows, val=test, val_indices=test_rows, callbacks=[timer],
               progress=False, verbose=verbose)
@@ -255,13 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", action="append", choices=PARTS, help="which part(s) to run; repeatable")
     parser.add_argument("--minutes", type=float, default=None,
                         help="training budget per learned run (default: 5 for digits, 15 for mnist, 3 otherwise)")
-    parser.add_argument("--epochs", type=int, default=10_000, help="epoch cap per run")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epoch budget per run; given without --minutes, runs have no time limit")
     parser.add_argument("--reach", type=float, default=None, help="report when test accuracy first reaches this")
     parser.add_argument("--belief", choices=("gru", "lstm"), default="gru")
     parser.add_argument("--policy", choices=("both", "learned", "random"), default="both",
                         help="run the learned policy, the random walk with the same networks, or both (one after the other)")
     parser.add_argument("--cosine", action="store_true",
-                        help="anneal the learning rate to 0 along a cosine over the --minutes training budget")
+                        help="anneal the learning rate to 0 along a cosine over the --minutes training budget "
+                             "(over --epochs when no --minutes is given)")
     parser.add_argument("--bound-policy", action="append", choices=BOUND_POLICIES,
                         help="scripted policy for --part bound (repeatable; default all three)")
     parser.add_argument("--threads", type=int, default=1,
@@ -278,8 +284,12 @@ def main(argv: list[str] | None = None) -> int:
         overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" and value not in ("none",) else value
     results: list[dict[str, Any]] = []
     for part in args.part or ["digits"]:
-        budget = args.minutes if args.minutes is not None else {"digits": 5.0, "mnist": 15.0}.get(part, 3.0)
-        part_args = argparse.Namespace(**{**vars(args), "minutes": budget})
+        if args.minutes is None and args.epochs is not None:
+            budget = None  # an epoch budget alone: no time limit
+        else:
+            budget = args.minutes if args.minutes is not None else {"digits": 5.0, "mnist": 15.0}.get(part, 3.0)
+        epochs = args.epochs if args.epochs is not None else 10_000
+        part_args = argparse.Namespace(**{**vars(args), "minutes": budget, "epochs": epochs})
         if part == "digits":
             train, test = datasets.load("digits", split="train"), datasets.load("digits", split="test")
             part_args.reach = args.reach if args.reach is not None else 0.95
@@ -298,25 +308,25 @@ def main(argv: list[str] | None = None) -> int:
             rows = np.random.default_rng(0).permutation(len(ds))
             n_train = int(0.8 * len(rows))
             config = AgentConfig.for_dataset("ham10000", batch_size=16, **overrides)
-            results.append(run_learner("ham10000", config, ds, rows[:n_train], ds, rows[n_train:], budget, args.epochs,
+            results.append(run_learner("ham10000", config, ds, rows[:n_train], ds, rows[n_train:], budget, epochs,
                                        None, args.verbose))
         elif part == "speed":
             ds, train_rows, test_rows = mnist_split()
             for belief in ("gru", "lstm"):
                 config = AgentConfig.for_dataset("mnist", **{**overrides, "belief": belief})
                 results.append(run_learner(f"speed-{belief}", config, ds, train_rows, ds, test_rows, None,
-                                           min(args.epochs, 2), None, args.verbose))
+                                           min(epochs, 2), None, args.verbose))
             gru, lstm = results[-2]["seconds_per_epoch"], results[-1]["seconds_per_epoch"]
             print(f"[speed] s/epoch GRU (MASMU) {gru:.2f} vs LSTM (MALMU) {lstm:.2f}: LSTM/GRU = {lstm / gru:.2f}",
                   flush=True)
         elif part == "cnn":
             ds, train_rows, test_rows = mnist_split()
-            results.append(full_image_cnn(ds, train_rows, ds, test_rows, min(args.epochs, 10)))
+            results.append(full_image_cnn(ds, train_rows, ds, test_rows, min(epochs, 10)))
         elif part == "bound":
             ds, train_rows, test_rows = mnist_split()
             config = AgentConfig.for_dataset("mnist", **overrides)
             for policy in args.bound_policy or BOUND_POLICIES:
-                results.append(glimpse_bound(config, ds, train_rows, ds, test_rows, policy, min(args.epochs, 40)))
+                results.append(glimpse_bound(config, ds, train_rows, ds, test_rows, policy, min(epochs, 40)))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -172,3 +172,19 @@ def test_constructor_checks(tiny_config):
         MAReinforce("gru", 10, (1, 8, 8))  # type: ignore[arg-type]
     model = MAReinforce({"n_agents": 2, "window": 4, "hidden_size": 8}, 10, (1, 8, 8))
     assert model.config.hidden_size == 8
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_learner_matches_cpu_and_trains(tiny_config, digits_train, few_rows):
+    """The same weights give the same greedy predictions on CUDA as on CPU, and fit() runs on CUDA."""
+    cpu = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    cpu.fit(digits_train, epochs=1, indices=few_rows, progress=False)
+    gpu = MAReinforce.from_state_dict(cpu.state_dict(), device="cuda")
+    assert next(gpu.net.parameters()).device.type == "cuda"
+    np.testing.assert_allclose(gpu.predict_proba(digits_train, few_rows), cpu.predict_proba(digits_train, few_rows),
+                               atol=1e-4)
+    before = _params(gpu)
+    gpu.fit(digits_train, epochs=1, indices=few_rows, progress=False)
+    assert any(not torch.equal(before[k], v) for k, v in gpu.net.state_dict().items())
+    assert 0.0 <= gpu.evaluate(digits_train, few_rows)["accuracy"] <= 1.0

@@ -62,5 +62,19 @@ def test_timer_anneals_the_learning_rate_over_the_time_budget(train_ma):
     np.testing.assert_allclose(lrs, [0.004 * 0.5 * (1 + np.cos(np.pi * k / 4)) for k in (1, 2, 3, 4)], atol=1e-12)
     assert stops == [False, False, False, True]
     assert timer.reached_at is None
-    with pytest.raises(ValueError, match="--minutes"):
+    with pytest.raises(ValueError, match="--minutes or --epochs"):
         train_ma.Timer(None, None, minutes=None, reach=None, cosine=True)
+
+
+def test_timer_anneals_over_epochs_without_a_time_budget(train_ma):
+    from types import SimpleNamespace
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    model = SimpleNamespace(optimizer=torch.optim.Adam([param], lr=0.002), config=AgentConfig(lr=0.002))
+    timer = train_ma.Timer(None, None, minutes=None, reach=None, cosine=True, epochs=5)
+    lrs, stops = [], []
+    for seconds in (100.0, 1.0, 50.0, 3.0, 7.0):  # epoch lengths must not matter
+        stops.append(timer(model, {"seconds": seconds, "val_accuracy": 0.1}))
+        lrs.append(model.optimizer.param_groups[0]["lr"])
+    np.testing.assert_allclose(lrs, [0.002 * 0.5 * (1 + np.cos(np.pi * k / 5)) for k in range(1, 6)], atol=1e-12)
+    assert stops == [False] * 5  # no time limit: fit() stops at the epoch budget itself
