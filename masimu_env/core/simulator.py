@@ -87,7 +87,10 @@ def global_state(obs: Observation, include_inbox: bool = True) -> Tensor:
 def to_float_images(images: Tensor) -> Tensor:
     """uint8 (B, C, H, W) -> float32 in [0, 1]; float input is checked to lie in [0, 1]."""
     if images.dtype == torch.uint8:
-        return images.to(torch.float32).div_(255.0)  # in place: one float buffer, not two
+        # In place (one float buffer, not two). The divisor is a tensor on the images' device, not a Python
+        # float: CUDA divides by a CPU scalar as a multiplication by its reciprocal, which is off by one ulp
+        # for some bytes, so CPU and CUDA episodes would see different windows.
+        return images.to(torch.float32).div_(torch.tensor(255.0, device=images.device))
     if not images.is_floating_point():
         raise TypeError(f"images must be uint8 or float in [0, 1]; got {images.dtype}.")
     if images.numel() and (not bool(torch.isfinite(images).all()) or images.min() < 0 or images.max() > 1):
