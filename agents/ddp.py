@@ -17,11 +17,13 @@ import torch
 import torch.distributed as dist
 
 
-def init_distributed(backend: str | None = None) -> tuple[int, int]:
+def init_distributed(backend: str | None = None, device: str = "cpu") -> tuple[int, int]:
     """Join the process group described by torchrun's environment variables, if any.
 
     Args:
-        backend: 'gloo' or 'nccl'; default nccl when CUDA is available, else gloo.
+        backend: 'gloo' or 'nccl'; default nccl when ``device`` is a CUDA device, else gloo. The backend
+            follows where the gradients live, not whether the machine has a GPU: nccl cannot reduce CPU tensors.
+        device: the training device (``AgentConfig.device``).
 
     Returns:
         (rank, world_size); (0, 1) when not launched by torchrun.
@@ -30,9 +32,18 @@ def init_distributed(backend: str | None = None) -> tuple[int, int]:
     if world <= 1:
         return 0, 1
     if not dist.is_initialized():
-        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        backend = backend or ("nccl" if torch.device(device).type == "cuda" else "gloo")
         dist.init_process_group(backend=backend)
     return dist.get_rank(), dist.get_world_size()
+
+
+def rank_device(device: str) -> str:
+    """``device`` for this torchrun rank: a bare 'cuda' becomes 'cuda:LOCAL_RANK' (one GPU per process)."""
+    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return f"cuda:{local}"
+    return device
 
 
 def cleanup_distributed() -> None:

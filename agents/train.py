@@ -24,7 +24,7 @@ import numpy as np
 from masimu_env import datasets
 
 from .config import AgentConfig, field_help
-from .ddp import cleanup_distributed, init_distributed
+from .ddp import cleanup_distributed, init_distributed, rank_device
 from .learner import MAReinforce
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -108,12 +108,14 @@ def load_splits(dataset: str, root: str | None, image_size: int | None, split_fr
 def train_main(argv: list[str] | None = None) -> int:
     """Entry point of ``masimu train``; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    rank, world = init_distributed()
+    rank, world = init_distributed(device=args.device or "cpu")
     try:
         train, test, train_rows, test_rows = load_splits(args.dataset, args.root, args.image_size, args.split_from,
                                                          args.train_fraction)
         image_shape = tuple(train.image_shape)
         overrides = {f.name: getattr(args, f.name) for f in fields(AgentConfig) if getattr(args, f.name) is not None}
+        if "device" in overrides:
+            overrides["device"] = rank_device(overrides["device"])
         out = Path(args.out)
         checkpoint = out / CHECKPOINT_NAME
         if args.resume and checkpoint.is_file():

@@ -5,6 +5,7 @@
 #
 #   bash examples/ddp_train.sh                 # digits, 2 CPU processes
 #   NPROC=4 DATASET=mnist EXTRA="--root $MASIMU_REAL_DATA/mnist --split-from test" bash examples/ddp_train.sh
+#   NPROC=2 EXTRA="--device cuda" bash examples/ddp_train.sh   # one process per GPU (nccl)
 set -euo pipefail
 NPROC="${NPROC:-2}"
 DATASET="${DATASET:-digits}"

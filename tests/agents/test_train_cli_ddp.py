@@ -74,3 +74,34 @@ def test_torchrun_launch(tmp_path):
     subprocess.run(cmd, check=True, env=env, cwd=Path(__file__).resolve().parents[2], timeout=300)
     assert json.loads((tmp_path / "metrics.json").read_text())["world_size"] == 2
     _ = np
+
+
+@pytest.mark.parametrize("device, backend", [("cpu", "gloo"), ("cuda", "nccl"), ("cuda:0", "nccl")])
+def test_backend_follows_the_training_device_not_the_machine(monkeypatch, device, backend):
+    """On a GPU machine a CPU run must still use gloo (nccl cannot reduce CPU tensors; seen failing on an H200)."""
+    import torch.distributed as dist
+
+    from agents import ddp
+
+    joined = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: joined.setdefault("backend", backend))
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    assert ddp.init_distributed(device=device) == (1, 2)
+    assert joined["backend"] == backend
+
+
+def test_rank_device_maps_bare_cuda_to_the_local_rank(monkeypatch):
+    from agents import ddp
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    picked = []
+    monkeypatch.setattr(torch.cuda, "set_device", picked.append)
+    assert ddp.rank_device("cuda") == "cuda:1" and picked == [1]
+    assert ddp.rank_device("cpu") == "cpu" and ddp.rank_device("cuda:0") == "cuda:0"
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert ddp.rank_device("cuda") == "cuda"
