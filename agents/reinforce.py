@@ -53,8 +53,11 @@ def reinforce_loss(episode: dict[str, Tensor], labels: Tensor, config: AgentConf
     """
     reward = episode["reward"]
     log_prob = episode["log_prob"]
-    adv = advantage(reward, config.baseline, config.normalize_advantage, episode.get("baseline_reward"))
-    objective = (log_prob * adv).mean() + reward.mean()
+    if config.policy == "random":  # a random walk's log p_tau is a constant: no policy term, whatever the baseline
+        objective = reward.mean()
+    else:
+        adv = advantage(reward, config.baseline, config.normalize_advantage, episode.get("baseline_reward"))
+        objective = (log_prob * adv).mean() + reward.mean()
     if config.step_reward_weight and episode["step_reward"].numel():
         objective = objective + config.step_reward_weight * episode["step_reward"].mean()
     if config.entropy_coef:

@@ -45,6 +45,17 @@ def test_random_walk_policy_gets_no_policy_gradient(tiny_config, digits_train, f
     assert not torch.equal(before["prediction.weight"], model.net.prediction.weight)
 
 
+def test_random_walk_ignores_the_baseline(tiny_config, digits_train, few_rows):
+    """The random walk has no policy term, so every baseline trains it identically (greedy used to raise)."""
+    trained = []
+    for baseline in ("mean", "greedy", "none"):
+        model = MAReinforce(tiny_config(policy="random", baseline=baseline), 10, digits_train.image_shape)
+        model.fit(digits_train, epochs=1, indices=few_rows, progress=False)
+        trained.append(_params(model))
+    _assert_same(trained[0], trained[1])
+    _assert_same(trained[0], trained[2])
+
+
 def test_greedy_baseline_scores_the_greedy_rollout_from_the_same_starts(tiny_config, digits_train, few_rows, monkeypatch):
     """baseline='greedy': each batch also plays argmax pi from the sampled episodes' start corners, without gradient."""
     import agents.learner as learner_module
