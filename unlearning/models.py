@@ -18,7 +18,9 @@ from torch import Tensor, nn
 def to_unit_float(images: Tensor) -> Tensor:
     """(B, C, H, W) uint8 in [0, 255] or float in [0, 1] -> float32 in [0, 1]."""
     if images.dtype == torch.uint8:
-        return images.float().div_(255.0)
+        # a divisor tensor on the images' device, as masimu_env.core.to_float_images: CUDA would otherwise
+        # multiply by the reciprocal of a CPU scalar and differ from the CPU result by one ulp for some bytes
+        return images.float().div_(torch.tensor(255.0, device=images.device))
     return images.float()
 
 
