@@ -47,8 +47,8 @@ from unlearning.data import UnlearningData
 from unlearning.experiment import _original
 from unlearning.interpretable import InterpretableWeights, _per_class_sample
 from unlearning.methods import get_method
-from unlearning.methods.common import epoch_batches, private_copy
-from unlearning.methods.multi_agent import learner_epoch
+from unlearning.methods.common import epoch_batches
+from unlearning.methods.multi_agent import fine_tune_copy, learner_epoch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,9 +131,7 @@ def cnn_batches(data: UnlearningData, config: UnlearningConfig) -> list[np.ndarr
 def ma_batches(original: Any, data: UnlearningData, config: UnlearningConfig) -> list[np.ndarray]:
     """MASIMU's retain batches of epoch 1, recorded from one ``learner_epoch`` of a copy of ``original``
     set up as ``MultiAgentFineTune.run`` sets it up (its seed, clipping inside the hook)."""
-    learner = private_copy(original, config.device)
-    clip = learner.config.grad_clip
-    learner.config = learner.config.replace(seed=config.seed, grad_clip=None)
+    learner, clip = fine_tune_copy(original, config)
     recorder = _BatchRecorder()
     learner_epoch(learner, data, config, 1, weights=recorder, clip=clip)
     return recorder.batches
@@ -184,24 +182,24 @@ def measure_agreement(data: UnlearningData, settings: list[TableSetting], *, cnn
     if ma is not None:
         config = method_config("masimu", ma, data, seed, device)
         models["ma"] = (ma, config, ma_batches(ma, data, config), ma_max_rollouts)
+    queries = [lime_queries(data, setting, seed) for setting in settings]
     rows: dict[str, list[ModelRow | None]] = {}
     for kind, (model, config, batches, max_queries) in models.items():
         done: dict[int, ModelRow] = {}
         for i, setting in enumerate(settings):
-            queries = lime_queries(data, setting, seed)
-            if max_queries and queries > max_queries:
+            if max_queries and queries[i] > max_queries:
                 continue
             values, seconds = table_weights(model, data, config, setting, batches)
-            done[i] = ModelRow(values.tolist(), float(values.mean()), math.nan, seconds, queries)
+            done[i] = ModelRow(values.tolist(), float(values.mean()), math.nan, seconds, queries[i])
             log(f"[{kind}] {setting.label}: {len(batches)} batches, mean I_w {values.mean():.3f}, "
-                f"LIME tables {queries:,} queries in {seconds:.1f} s")
+                f"LIME tables {queries[i]:,} queries in {seconds:.1f} s")
         rate = sum(r.queries for r in done.values()) / max(sum(r.seconds for r in done.values()), 1e-9)
         for i, setting in enumerate(settings):
             if i not in done:
-                queries = lime_queries(data, setting, seed)
-                estimate = f"est. {queries / rate:.0f} s" if done else "no row ran to estimate the rate"
-                done[i] = ModelRow([], math.nan, math.nan, math.nan, queries,
-                                   note=f"not run: {queries:,} rollouts > --ma-max-rollouts {max_queries:,}; {estimate}")
+                estimate = f"est. {queries[i] / rate:.0f} s" if done else "no row ran to estimate the rate"
+                done[i] = ModelRow([], math.nan, math.nan, math.nan, queries[i],
+                                   note=f"not run: {queries[i]:,} rollouts > --ma-max-rollouts {max_queries:,}; "
+                                        f"{estimate}")
                 log(f"[{kind}] {setting.label}: {done[i].note}")
         reference = next((done[i] for i, s in enumerate(settings) if s.literal and done[i].batch_weights), None)
         if reference is not None:

@@ -91,14 +91,21 @@ class MultiAgentFineTune(UnlearningMethod):
                              f"has belief={model.config.belief!r}; use "
                              f"{'masmu/masimu' if model.config.belief == 'gru' else 'malmu/malimu'} for it.")
         weights = InterpretableWeights.compute(model, data, config) if self.interpretable else None
-        learner = private_copy(model, config.device)
-        clip = learner.config.grad_clip
-        learner.config = learner.config.replace(seed=config.seed, grad_clip=None)
+        learner, clip = fine_tune_copy(model, config)
         record = run_epochs(self, learner, None, data, config,
                             lambda epoch: learner_epoch(learner, data, config, epoch, weights=weights, clip=clip),
                             setup_time_s=weights.seconds if weights else 0.0, on_epoch_end=on_epoch_end)
         learner.config = learner.config.replace(grad_clip=clip)
         return UnlearningResult(learner, record)
+
+
+def fine_tune_copy(model: Any, config: UnlearningConfig) -> tuple[Any, float | None]:
+    """A private copy of ``model`` on ``config.device`` set up for :func:`learner_epoch`: the run's seed, and the
+    learner's own gradient clipping switched off (returned, for ``learner_epoch`` to apply inside its hook)."""
+    learner = private_copy(model, config.device)
+    clip = learner.config.grad_clip
+    learner.config = learner.config.replace(seed=config.seed, grad_clip=None)
+    return learner, clip
 
 
 def _replace(config: UnlearningConfig, **changes: Any) -> UnlearningConfig:
