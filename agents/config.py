@@ -10,7 +10,7 @@ import numpy as np
 from masimu_env.config import SimConfig, defaults_for
 
 BELIEFS = ("gru", "lstm")
-BASELINES = ("mean", "greedy", "none")
+BASELINES = ("mean", "greedy", "loo", "none")
 OPTIMIZERS = ("adam", "sgd")
 POLICIES = ("learned", "random")
 EVAL_POLICIES = ("greedy", "sample")
@@ -92,10 +92,14 @@ class AgentConfig:
     """L2 weight decay of the optimizer."""
     grad_clip: float | None = 1.0
     """Max global gradient norm; None disables clipping."""
-    baseline: Literal["mean", "greedy", "none"] = "mean"
+    baseline: Literal["mean", "greedy", "loo", "none"] = "mean"
     """Baseline subtracted from the detached reward r^d: 'mean' (batch mean), 'greedy' (self-critical: the reward
     of a greedy rollout, argmax pi, of the same image from the same start corners; one extra forward-only
-    episode per batch) or 'none' (plain Eq. 6)."""
+    episode per batch), 'loo' (leave-one-out, needs rollouts_per_image >= 2: the mean reward of the same image's
+    other episodes from the same start corners) or 'none' (plain Eq. 6)."""
+    rollouts_per_image: int = 1
+    """K, episodes played per training image and update, all from the same start corners with their own sampled
+    moves; the update averages Eq. 6 over the B x K episodes (K times the work per image)."""
     normalize_advantage: bool = True
     """Divide the advantage r^d - baseline by its batch standard deviation."""
     entropy_coef: float = 0.01
@@ -124,7 +128,7 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         for name in ("n_agents", "n_steps", "window", "stride", "message_dim", "conv_channels", "feature_dim",
-                     "position_dim", "raw_message_dim", "hidden_size", "epochs", "batch_size"):
+                     "position_dim", "raw_message_dim", "hidden_size", "epochs", "batch_size", "rollouts_per_image"):
             value = getattr(self, name)
             minimum = 0 if name == "epochs" else 1
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -141,6 +145,10 @@ class AgentConfig:
         for name in ("normalize_advantage", "detach_policy_input"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"AgentConfig.{name} must be True or False; got {getattr(self, name)!r}.")
+        if self.baseline == "loo" and self.rollouts_per_image < 2:
+            raise ValueError("AgentConfig.baseline='loo' needs rollouts_per_image >= 2 (each episode's baseline is the "
+                             f"mean reward of the same image's other episodes); got rollouts_per_image="
+                             f"{self.rollouts_per_image}.")
         if self.lr == 0:
             raise ValueError("AgentConfig.lr must be > 0.")
         if self.grad_clip is not None and (not isinstance(self.grad_clip, (int, float)) or not self.grad_clip > 0):

@@ -166,7 +166,8 @@ class MAReinforce:
             indices: rows of ``train`` to train on (e.g. a retain set); default all rows.
             lr: learning rate (default ``config.lr``); applied to a kept optimizer too.
             optimizer: 'adam' or 'sgd' (default ``config.optimizer``).
-            batch_size: images per update (default ``config.batch_size``).
+            batch_size: images per update (default ``config.batch_size``); each plays ``config.rollouts_per_image``
+                episodes.
             reset_optimizer: start a fresh optimizer instead of continuing the kept/loaded one
                 (a different ``optimizer`` kind always starts fresh).
             grad_hook: called as ``grad_hook(net, batch_indices)`` after ``loss.backward()`` and before
@@ -232,13 +233,22 @@ class MAReinforce:
                 labels = labels.to(self.device)
                 # --- rollout ---
                 corners, greedy_reward = None, None
-                if cfg.baseline == "greedy" and mode == "sample":
-                    # self-critical baseline: the greedy rollout of the same images from the same start corners
+                repeats = cfg.rollouts_per_image
+                if repeats > 1 or (cfg.baseline == "greedy" and mode == "sample"):
                     corners = dynamics.sample_corners(len(batch_rows), cfg.n_agents, *images.shape[-2:], cfg.window,
                                                       generator, self.device)
+                if cfg.baseline == "greedy" and mode == "sample":
+                    # self-critical baseline: the greedy rollout of the same images from the same start corners
                     with torch.no_grad():
                         greedy_reward = run_episode(self.net, self.simulator, images, labels, generator, "greedy",
                                                     corners)["reward"]
+                if repeats > 1:
+                    # K episodes per image from the same corners: consecutive groups of K (what baseline='loo' expects)
+                    images = images.repeat_interleave(repeats, dim=0)
+                    labels = labels.repeat_interleave(repeats, dim=0)
+                    corners = corners.repeat_interleave(repeats, dim=0)
+                    if greedy_reward is not None:
+                        greedy_reward = greedy_reward.repeat_interleave(repeats, dim=0)
                 episode = episode_module(images, labels, generator, mode, corners, cfg.step_reward_weight > 0)
                 if greedy_reward is not None:
                     episode["baseline_reward"] = greedy_reward

@@ -79,6 +79,39 @@ def test_greedy_baseline_scores_the_greedy_rollout_from_the_same_starts(tiny_con
     _assert_same(_params(model), _params(again))
 
 
+def test_rollouts_per_image_play_each_image_k_times_from_the_same_starts(tiny_config, digits_train, few_rows,
+                                                                       monkeypatch):
+    """rollouts_per_image=K: every batch plays K consecutive episodes per image, same label and start corners, each
+    with its own sampled moves; training with the leave-one-out baseline is deterministic and moves pi."""
+    import agents.rollout as rollout_module
+
+    episodes = []
+    real = rollout_module.run_episode
+
+    def spy(net, simulator, images, labels, generator, mode="sample", corners=None, step_rewards=False):
+        out = real(net, simulator, images, labels, generator, mode, corners, step_rewards)
+        episodes.append((images.clone(), labels.clone(), out["path"].clone()))
+        return out
+
+    monkeypatch.setattr(rollout_module, "run_episode", spy)
+    config = tiny_config(baseline="loo", rollouts_per_image=3)
+    model = MAReinforce(config, 10, digits_train.image_shape)
+    before = _params(model)
+    model.fit(digits_train, epochs=1, indices=few_rows[:32], batch_size=16, progress=False)
+    assert [e[1].shape[0] for e in episodes] == [48, 48]
+    for images, labels, path in episodes:
+        grouped = path.view(16, 3, *path.shape[1:])
+        assert torch.equal(grouped[:, :, 0], grouped[:, :1, 0].expand_as(grouped[:, :, 0]))  # same start corners
+        assert not torch.equal(grouped[:, :, 1:], grouped[:, :1, 1:].expand_as(grouped[:, :, 1:]))  # own moves
+        assert torch.equal(labels.view(16, 3), labels.view(16, 3)[:, :1].expand(16, 3))
+        assert torch.equal(images.view(16, 3, -1), images.view(16, 3, -1)[:, :1].expand(16, 3, -1))
+    assert not torch.equal(before["policy.weight"], model.net.policy.weight)
+    monkeypatch.setattr(rollout_module, "run_episode", real)
+    again = MAReinforce(config, 10, digits_train.image_shape)
+    again.fit(digits_train, epochs=1, indices=few_rows[:32], batch_size=16, progress=False)
+    _assert_same(_params(model), _params(again))
+
+
 @pytest.mark.parametrize("belief", ["gru", "lstm"])
 def test_training_is_deterministic_on_cpu(tiny_config, digits_train, few_rows, belief):
     runs = []

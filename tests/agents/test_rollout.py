@@ -163,6 +163,34 @@ def test_greedy_baseline_is_the_greedy_rollouts_reward(tiny_config):
                        cfg)
 
 
+def test_leave_one_out_baseline_by_hand(tiny_config):
+    """baseline='loo': each episode minus the mean reward of its image's other K - 1 episodes (groups of K in a row)."""
+    reward = torch.tensor([1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 6.0, 6.0])
+    expected = torch.tensor([1 - 3, 2 - 8 / 3, 3 - 7 / 3, 4 - 2, 0 - 4, 0 - 4, 6 - 2, 6 - 2])
+    torch.testing.assert_close(advantage(reward, "loo", False, group_size=4), expected)
+    torch.testing.assert_close(advantage(reward, "loo", False, group_size=2),
+                               torch.tensor([-1.0, 1.0, -1.0, 1.0, 0.0, 0.0, 0.0, 0.0]))
+    torch.testing.assert_close(advantage(reward, "loo", True, group_size=4), expected / (expected.std() + 1e-8))
+    for bad in (1, 3):  # one episode per group has no "others"; 3 does not divide 8 episodes
+        with pytest.raises(ValueError, match="group_size"):
+            advantage(reward, "loo", False, group_size=bad)
+    cfg = tiny_config(baseline="loo", rollouts_per_image=4, normalize_advantage=False, entropy_coef=0.0)
+    log_prob = torch.zeros(8, requires_grad=True)
+    episode = dict(reward=reward, log_prob=log_prob, entropy=torch.zeros(8), probs=torch.full((8, 2, 10), 0.1))
+    loss, _ = reinforce_loss(episode, torch.zeros(8, dtype=torch.long), cfg)
+    loss.backward()
+    torch.testing.assert_close(log_prob.grad, -expected / 8)
+
+
+def test_leave_one_out_needs_several_rollouts_per_image():
+    with pytest.raises(ValueError, match="rollouts_per_image >= 2"):
+        AgentConfig(baseline="loo")
+    with pytest.raises(ValueError, match="AgentConfig.rollouts_per_image"):
+        AgentConfig(rollouts_per_image=0)
+    cfg = AgentConfig(baseline="loo", rollouts_per_image=3)
+    assert AgentConfig.from_dict(cfg.to_dict()) == cfg
+
+
 def test_eval_corners_fit_and_do_not_depend_on_batching():
     rows = np.arange(100)
     all_rows = eval_corners(rows, 3, 28, 28, 6, seed=7)
