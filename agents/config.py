@@ -96,7 +96,9 @@ class AgentConfig:
     """Baseline subtracted from the detached reward r^d: 'mean' (batch mean), 'greedy' (self-critical: the reward
     of a greedy rollout, argmax pi, of the same image from the same start corners; one extra forward-only
     episode per batch), 'loo' (leave-one-out, needs rollouts_per_image >= 2: the mean reward of the same image's
-    other episodes from the same start corners) or 'none' (plain Eq. 6)."""
+    other episodes from the same start corners; use it with normalize_advantage=False, since scaling the first
+    epochs' tiny within-image reward differences to unit size made pi deterministic within two MNIST epochs) or
+    'none' (plain Eq. 6)."""
     rollouts_per_image: int = 1
     """K, episodes played per training image and update, all from the same start corners with their own sampled
     moves; the update averages Eq. 6 over the B x K episodes (K times the work per image)."""
