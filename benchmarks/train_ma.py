@@ -106,16 +106,17 @@ def run_learner(name: str, config: AgentConfig, train: Any, train_rows: np.ndarr
               progress=False, verbose=verbose)
     wall = time.perf_counter() - start
     final = model.evaluate(test, indices=test_rows)
+    fitted = model.evaluate(train, indices=train_rows)  # the training rows scored like the test rows
     n_epochs = len(model.history)
     result = dict(run=name, belief=config.belief, policy=config.policy, cosine=cosine, test_accuracy=final["accuracy"],
-                  best_test_accuracy=timer.best, epochs=n_epochs, train_seconds=timer.train_seconds,
+                  train_accuracy=fitted["accuracy"], best_test_accuracy=timer.best, epochs=n_epochs, train_seconds=timer.train_seconds,
                   seconds_per_epoch=timer.train_seconds / max(n_epochs, 1), wall_seconds=wall,
                   reached=reach, reached_after_s=timer.reached_at,
                   final_log_prob=model.history[-1]["log_prob"], final_entropy=model.history[-1]["entropy"],
                   uniform_log_prob=config.n_agents * config.n_steps * float(np.log(0.25)))
     schedule = ", cosine lr" if cosine else ""
     line = (f"[{name}] {config.belief.upper()} policy={config.policy}{schedule}: test acc {final['accuracy']:.4f} "
-            f"(best {timer.best:.4f}) after {n_epochs} epochs, {timer.train_seconds:.0f}s training, "
+            f"(best {timer.best:.4f}; train rows {fitted['accuracy']:.4f}) after {n_epochs} epochs, {timer.train_seconds:.0f}s training, "
             f"{result['seconds_per_epoch']:.2f} s/epoch; log p_tau {result['final_log_prob']:.2f} "
             f"(uniform {result['uniform_log_prob']:.2f})")
     if reach is not None:

@@ -78,3 +78,25 @@ def test_timer_anneals_over_epochs_without_a_time_budget(train_ma):
         lrs.append(model.optimizer.param_groups[0]["lr"])
     np.testing.assert_allclose(lrs, [0.002 * 0.5 * (1 + np.cos(np.pi * k / 5)) for k in range(1, 6)], atol=1e-12)
     assert stops == [False] * 5  # no time limit: fit() stops at the epoch budget itself
+
+
+def test_run_learner_reports_the_training_rows_scored_like_the_test_rows(train_ma, capsys):
+    """The printed 'train rows' accuracy is evaluate() on the training rows (greedy moves, eval corners), so it
+    can be set against the test accuracy to tell over- from underfitting."""
+    from agents import MAReinforce
+    from masimu_env import datasets
+
+    train, test = datasets.load("digits", split="train"), datasets.load("digits", split="test")
+    config = AgentConfig.for_dataset("digits", epochs=1, hidden_size=16, feature_dim=16, conv_channels=8)
+    rows, test_rows = np.arange(0, 1500, 5), np.arange(0, len(test), 3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = train_ma.run_learner("digits", config, train, rows, test, test_rows, None, 1, None, False)
+        again = MAReinforce(config, train.num_classes, train.image_shape)
+        again.fit(train, epochs=1, indices=rows, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert result["train_accuracy"] == again.evaluate(train, indices=rows)["accuracy"]
+    assert result["test_accuracy"] == again.evaluate(test, indices=test_rows)["accuracy"]
+    assert f"train rows {result['train_accuracy']:.4f}" in capsys.readouterr().out
