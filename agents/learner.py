@@ -230,28 +230,8 @@ class MAReinforce:
             for begin in bar:
                 batch_rows = order[begin:begin + batch_size]
                 images, labels = train.get_batch(batch_rows)
-                labels = labels.to(self.device)
-                # --- rollout ---
-                corners, greedy_reward = None, None
-                repeats = cfg.rollouts_per_image
-                if repeats > 1 or (cfg.baseline == "greedy" and mode == "sample"):
-                    corners = dynamics.sample_corners(len(batch_rows), cfg.n_agents, *images.shape[-2:], cfg.window,
-                                                      generator, self.device)
-                if cfg.baseline == "greedy" and mode == "sample":
-                    # self-critical baseline: the greedy rollout of the same images from the same start corners
-                    with torch.no_grad():
-                        greedy_reward = run_episode(self.net, self.simulator, images, labels, generator, "greedy",
-                                                    corners)["reward"]
-                if repeats > 1:
-                    # K episodes per image from the same corners: consecutive groups of K (what baseline='loo' expects)
-                    images = images.repeat_interleave(repeats, dim=0)
-                    labels = labels.repeat_interleave(repeats, dim=0)
-                    corners = corners.repeat_interleave(repeats, dim=0)
-                    if greedy_reward is not None:
-                        greedy_reward = greedy_reward.repeat_interleave(repeats, dim=0)
-                episode = episode_module(images, labels, generator, mode, corners, cfg.step_reward_weight > 0)
-                if greedy_reward is not None:
-                    episode["baseline_reward"] = greedy_reward
+                episode, labels = self._training_episodes(episode_module, images, labels.to(self.device), generator,
+                                                          mode)
                 # --- update ---
                 loss, stats = reinforce_loss(episode, labels, cfg)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -297,6 +277,35 @@ class MAReinforce:
         result.epochs_done = self.epochs_done
         result.wall_time_s = time.perf_counter() - start
         return result
+
+    def _training_episodes(self, episode_module: nn.Module, images: Tensor, labels: Tensor,
+                           generator: torch.Generator, mode: str) -> tuple[dict[str, Tensor], Tensor]:
+        """Play one batch's training episodes: (episode outputs, the labels of its B x K episodes).
+
+        With ``rollouts_per_image`` K > 1 every image plays K consecutive episodes from the same start corners
+        (the groups ``baseline='loo'`` expects); ``baseline='greedy'`` adds ``baseline_reward``, the reward of a
+        gradient-free greedy rollout of each image from those corners.
+        """
+        cfg = self.config
+        corners, greedy_reward = None, None
+        repeats = cfg.rollouts_per_image
+        self_critical = cfg.baseline == "greedy" and mode == "sample"
+        if repeats > 1 or self_critical:
+            corners = dynamics.sample_corners(len(images), cfg.n_agents, *images.shape[-2:], cfg.window, generator,
+                                              self.device)
+        if self_critical:
+            with torch.no_grad():
+                greedy_reward = run_episode(self.net, self.simulator, images, labels, generator, "greedy",
+                                            corners)["reward"]
+        if repeats > 1:
+            images, labels = images.repeat_interleave(repeats, dim=0), labels.repeat_interleave(repeats, dim=0)
+            corners = corners.repeat_interleave(repeats, dim=0)
+            if greedy_reward is not None:
+                greedy_reward = greedy_reward.repeat_interleave(repeats, dim=0)
+        episode = episode_module(images, labels, generator, mode, corners, cfg.step_reward_weight > 0)
+        if greedy_reward is not None:
+            episode["baseline_reward"] = greedy_reward
+        return episode, labels
 
     def write_history(self, path: str | os.PathLike) -> None:
         """Write the full per-epoch history as JSON at ``path`` and as CSV at ``path`` with suffix .csv."""
