@@ -12,7 +12,8 @@ Parts (``--part``, repeatable; default digits):
     bound        how much the agents' pixels allow: a full-image CNN trained and tested on MNIST images masked to
                  exactly the pixels N agents x T steps with window f see (start corners and moves from the core's
                  rules) under scripted policies: random walk, "toward the centre", and an oracle "toward the
-                 image's ink centroid" that peeks at the whole image.
+                 image's ink centroid" that peeks at the whole image; with --bound-model, also under a trained
+                 learner's own greedy policy ('learned'): does the CNN read more out of those pixels than the agents?
 
 Each learner run trains for ``--minutes`` of wall-clock time (or ``--epochs``), evaluating the test split
 after every epoch; the time to reach ``--reach`` test accuracy counts training time only. The machine's
@@ -23,6 +24,10 @@ Usage:
     MASIMU_REAL_DATA=../shared/data python benchmarks/train_ma.py --part mnist --minutes 10 --threads 2 \
         --cosine --set batch_size=64 --policy learned
     MASIMU_REAL_DATA=../shared/data python benchmarks/train_ma.py --part bound --epochs 30
+    MASIMU_REAL_DATA=../shared/data python benchmarks/train_ma.py --part mnist --epochs 120 --cosine --policy learned \
+        --set batch_size=64 --save models && \
+    MASIMU_REAL_DATA=../shared/data python benchmarks/train_ma.py --part bound --epochs 30 --bound-policy learned \
+        --bound-model models/mnist-learned.pt
 """
 
 from __future__ import annotations
@@ -41,12 +46,12 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents import AgentConfig, MAReinforce  # noqa: E402
+from agents import AgentConfig, MAReinforce, run_episode  # noqa: E402
 from masimu_env import datasets  # noqa: E402
 from masimu_env.core import dynamics  # noqa: E402
 
 PARTS = ("digits", "mnist", "mnist-large", "ham10000", "speed", "cnn", "bound")
-BOUND_POLICIES = ("random", "centre", "ink")
+BOUND_POLICIES = ("random", "centre", "ink", "learned")
 
 
 def real_data_root(name: str) -> Path:
@@ -98,7 +103,11 @@ class Timer:
 
 def run_learner(name: str, config: AgentConfig, train: Any, train_rows: np.ndarray, test: Any, test_rows: np.ndarray,
                 minutes: float | None, epochs: int, reach: float | None, verbose: bool,
-                cosine: bool = False) -> dict[str, Any]:
+                cosine: bool = False, save_dir: str | None = None) -> dict[str, Any]:
+    """Train one learner on ``train_rows``, evaluating ``test_rows`` after every epoch; print and return its figures.
+
+    With ``save_dir`` the trained model is saved there as ``{name}-{policy}.pt`` (e.g. for ``--bound-model``).
+    """
     model = MAReinforce(config, train.num_classes, train.image_shape)
     timer = Timer(test, test_rows, minutes, reach, cosine, epochs)
     start = time.perf_counter()
@@ -107,6 +116,8 @@ def run_learner(name: str, config: AgentConfig, train: Any, train_rows: np.ndarr
     wall = time.perf_counter() - start
     final = model.evaluate(test, indices=test_rows)
     fitted = model.evaluate(train, indices=train_rows)  # the training rows scored like the test rows
+    if save_dir is not None:
+        model.save(Path(save_dir) / f"{name}-{config.policy}.pt")
     n_epochs = len(model.history)
     result = dict(run=name, belief=config.belief, policy=config.policy, cosine=cosine, test_accuracy=final["accuracy"],
                   train_accuracy=fitted["accuracy"], best_test_accuracy=timer.best, epochs=n_epochs, train_seconds=timer.train_seconds,
@@ -132,10 +143,10 @@ def learned_vs_random(name: str, config: AgentConfig, train: Any, train_rows: np
     results = []
     if args.policy in ("both", "learned"):
         results.append(run_learner(name, config, train, train_rows, test, test_rows, args.minutes, args.epochs,
-                                   args.reach, args.verbose, args.cosine))
+                                   args.reach, args.verbose, args.cosine, args.save))
     if args.policy in ("both", "random"):
         results.append(run_learner(name, config.replace(policy="random"), train, train_rows, test, test_rows,
-                                   args.minutes, args.epochs, args.reach, args.verbose, args.cosine))
+                                   args.minutes, args.epochs, args.reach, args.verbose, args.cosine, args.save))
     if len(results) == 2:
         gap = 100 * (results[0]["test_accuracy"] - results[1]["test_accuracy"])
         print(f"[{name}] learned - random walk = {gap:+.1f} points (same networks, same training-time budget)", flush=True)
@@ -183,17 +194,39 @@ def full_image_cnn(train: Any, train_rows: np.ndarray, test: Any, test_rows: np.
     return dict(run="cnn", test_accuracy=acc, epochs=epochs, seconds_per_epoch=seconds / epochs)
 
 
-def seen_mask(images: torch.Tensor, config: AgentConfig, policy: str, generator: torch.Generator) -> torch.Tensor:
-    """(B, 1, H, W) float 0/1: the pixels N agents see in T steps under a scripted ``policy``.
+def window_mask(corners: list[torch.Tensor], height: int, width: int, window: int) -> torch.Tensor:
+    """(B, 1, H, W) float 0/1: the union of the f x f windows at ``corners`` (one (B, N, 2) long tensor per step)."""
+    mask = torch.zeros(corners[0].shape[0], height, width, dtype=torch.bool)
+    for step_corners in corners:
+        in_rows = (torch.arange(height) >= step_corners[..., :1]) & (torch.arange(height) < step_corners[..., :1] + window)
+        in_cols = (torch.arange(width) >= step_corners[..., 1:]) & (torch.arange(width) < step_corners[..., 1:] + window)
+        mask |= (in_rows[..., :, None] & in_cols[..., None, :]).any(1)  # (B, N, H, W) -> (B, H, W)
+    return mask[:, None].float()
+
+
+@torch.no_grad()
+def seen_mask(images: torch.Tensor, config: AgentConfig, policy: str, generator: torch.Generator,
+              model: MAReinforce | None = None) -> torch.Tensor:
+    """(B, 1, H, W) float 0/1: the pixels N agents see in T steps under ``policy``.
 
     Start corners and moves go through the core (``dynamics.sample_corners``, ``dynamics.move_windows``),
     so the mask obeys the environment's rules: T windows per agent, a move per step, the window stays inside.
     'random' draws uniform moves; 'centre' and 'ink' move along the axis with the larger offset toward the image
-    centre or toward the image's ink centroid (an oracle: agents cannot see the whole image).
+    centre or toward the image's ink centroid (an oracle: agents cannot see the whole image); 'learned' plays
+    ``model``'s greedy policy (argmax pi, as its evaluation does) through the learner's own rollout.
     """
     b, _, h, w = images.shape
     f, n = config.window, config.n_agents
     corners = dynamics.sample_corners(b, n, h, w, f, generator)
+    if policy == "learned":
+        if model is None:
+            raise ValueError("policy 'learned' needs the trained model (--bound-model CHECKPOINT).")
+        model.net.eval()
+        paths = [run_episode(model.net, model.simulator, images[i:i + 1024], torch.zeros(len(images[i:i + 1024]),
+                             dtype=torch.long), generator, "greedy", corners[i:i + 1024])["path"]
+                 for i in range(0, b, 1024)]
+        path = torch.cat(paths).cpu()  # (B, T + 1, N, 2); the corner after the T-th move is never observed
+        return window_mask([path[:, t] for t in range(config.n_steps)], h, w, f)
     if policy == "ink":
         ink = images.float().sum(1)
         total = ink.sum((1, 2)).clamp_min(1e-6)
@@ -202,13 +235,8 @@ def seen_mask(images: torch.Tensor, config: AgentConfig, policy: str, generator:
         target = torch.stack([rows, cols], -1)[:, None, :] - (f - 1) / 2
     else:
         target = torch.tensor([(h - f) / 2, (w - f) / 2])
-    mask = torch.zeros(b, h, w, dtype=torch.bool)
-    for step in range(config.n_steps):
-        in_rows = (torch.arange(h) >= corners[..., :1]) & (torch.arange(h) < corners[..., :1] + f)  # (B, N, H)
-        in_cols = (torch.arange(w) >= corners[..., 1:]) & (torch.arange(w) < corners[..., 1:] + f)
-        mask |= (in_rows[..., :, None] & in_cols[..., None, :]).any(1)
-        if step == config.n_steps - 1:
-            break
+    visited = [corners]
+    for _ in range(config.n_steps - 1):
         if policy == "random":
             moves = torch.randint(0, 4, (b, n), generator=generator)
         else:
@@ -217,11 +245,12 @@ def seen_mask(images: torch.Tensor, config: AgentConfig, policy: str, generator:
             forward = (offset.gather(-1, axis[..., None]).squeeze(-1) > 0).long()
             moves = 2 * axis + forward  # up, down, left, right = 0, 1, 2, 3
         corners = dynamics.move_windows(corners, moves, config.stride, h, w, f)
-    return mask[:, None].float()
+        visited.append(corners)
+    return window_mask(visited, h, w, f)
 
 
 def glimpse_bound(config: AgentConfig, train: Any, train_rows: np.ndarray, test: Any, test_rows: np.ndarray,
-                  policy: str, epochs: int) -> dict[str, Any]:
+                  policy: str, epochs: int, model: MAReinforce | None = None) -> dict[str, Any]:
     """A full-image CNN on images masked to what the agents see (fresh masks every epoch; fixed test masks).
 
     Adam at lr 1e-3 annealed to 0 along a cosine over the ``epochs``, batch 64.
@@ -231,7 +260,7 @@ def glimpse_bound(config: AgentConfig, train: Any, train_rows: np.ndarray, test:
     images, labels = train.get_batch(train_rows)
     test_images, test_labels = test.get_batch(test_rows)
     x, x_test = images.float() / 255, test_images.float() / 255
-    test_mask = seen_mask(test_images, config, policy, torch.Generator().manual_seed(1))
+    test_mask = seen_mask(test_images, config, policy, torch.Generator().manual_seed(1), model)
     test_input = torch.cat([x_test * test_mask, test_mask], 1)
     net = small_cnn(train.image_shape[0] + 1, train.num_classes, test_input)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -242,7 +271,7 @@ def glimpse_bound(config: AgentConfig, train: Any, train_rows: np.ndarray, test:
     start = time.perf_counter()
     for _ in range(epochs):
         order = torch.as_tensor(rng.permutation(len(train_rows)))
-        mask = seen_mask(images[order], config, policy, generator)
+        mask = seen_mask(images[order], config, policy, generator, model)
         train_epoch(net, opt, torch.cat([x[order] * mask, mask], 1), labels[order], schedule)
         with torch.no_grad():
             accuracies.append(float((net(test_input).argmax(1) == test_labels).float().mean()))
@@ -253,6 +282,18 @@ def glimpse_bound(config: AgentConfig, train: Any, train_rows: np.ndarray, test:
           f"{np.mean(accuracies[-5:]):.4f}) after {epochs} epochs, {seconds:.0f}s", flush=True)
     return dict(run=f"bound-{policy}", test_accuracy=accuracies[-1], best_test_accuracy=max(accuracies),
                 last5_mean=float(np.mean(accuracies[-5:])), seen_fraction=seen, epochs=epochs)
+
+
+def load_bound_model(path: str, config: AgentConfig) -> MAReinforce:
+    """The learner whose greedy policy ``--part bound`` masks with; its environment must be ``config``'s."""
+    model = MAReinforce.load(path, device="cpu")
+    keys = ("n_agents", "n_steps", "window", "stride")
+    if any(getattr(model.config, k) != getattr(config, k) for k in keys):
+        raise SystemExit(f"--bound-model {path} plays {model.config.n_agents} agents x {model.config.n_steps} steps, "
+                         f"window {model.config.window}, stride {model.config.stride}; the bound part is set to "
+                         f"{config.n_agents} x {config.n_steps}, window {config.window}, stride {config.stride}: "
+                         "pass the --set overrides the model was trained with.")
+    return model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,12 +311,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="anneal the learning rate to 0 along a cosine over the --minutes training budget "
                              "(over --epochs when no --minutes is given)")
     parser.add_argument("--bound-policy", action="append", choices=BOUND_POLICIES,
-                        help="scripted policy for --part bound (repeatable; default all three)")
+                        help="policy for --part bound (repeatable; default the three scripted ones, plus 'learned' "
+                             "with --bound-model)")
+    parser.add_argument("--bound-model", default=None, metavar="CHECKPOINT",
+                        help="a learner saved by --save: --part bound's 'learned' policy plays its greedy moves")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest for these small ops on a shared 2-core machine)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override an AgentConfig field, e.g. --set lr=0.002 (repeatable)")
     parser.add_argument("--json", default=None, help="write all results to this JSON file")
+    parser.add_argument("--save", default=None, metavar="DIR",
+                        help="save each trained learner to DIR/PART-POLICY.pt (e.g. for --bound-model)")
     parser.add_argument("--verbose", action="store_true", help="print every epoch")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -326,8 +372,12 @@ def main(argv: list[str] | None = None) -> int:
         elif part == "bound":
             ds, train_rows, test_rows = mnist_split()
             config = AgentConfig.for_dataset("mnist", **overrides)
-            for policy in args.bound_policy or BOUND_POLICIES:
-                results.append(glimpse_bound(config, ds, train_rows, ds, test_rows, policy, min(epochs, 40)))
+            model = load_bound_model(args.bound_model, config) if args.bound_model else None
+            policies = args.bound_policy or [p for p in BOUND_POLICIES if p != "learned" or model is not None]
+            if "learned" in policies and model is None:
+                raise SystemExit("--bound-policy learned needs --bound-model CHECKPOINT (a learner saved with --save).")
+            for policy in policies:
+                results.append(glimpse_bound(config, ds, train_rows, ds, test_rows, policy, min(epochs, 40), model))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

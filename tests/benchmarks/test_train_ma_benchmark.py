@@ -39,6 +39,35 @@ def test_seen_mask_covers_what_n_agents_see_in_t_steps(train_ma, policy):
     assert (extent_rows + extent_cols <= 6 + 6 + 4).all()
     assert (single.sum((1, 2)) <= 6 * 6 + 4 * 6).all()
 
+def test_learned_mask_is_the_union_of_the_models_greedy_windows(train_ma, tmp_path):
+    """'learned': the windows a trained learner's greedy rollout visits at steps 0 .. T-1, from the sampled corners."""
+    from agents import MAReinforce, run_episode
+    from masimu_env.core import dynamics
+
+    config = AgentConfig(n_agents=2, n_steps=4, window=6, hidden_size=16, feature_dim=16, conv_channels=8, epochs=1)
+    model = MAReinforce(config, 10, (1, 28, 28))
+    images = torch.randint(0, 256, (40, 1, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    mask = train_ma.seen_mask(images, config, "learned", torch.Generator().manual_seed(5), model)
+    generator = torch.Generator().manual_seed(5)
+    corners = dynamics.sample_corners(40, 2, 28, 28, 6, generator)
+    with torch.no_grad():
+        path = run_episode(model.net, model.simulator, images, torch.zeros(40, dtype=torch.long), generator, "greedy",
+                           corners)["path"]
+    expected = torch.zeros(40, 1, 28, 28)
+    for b in range(40):
+        for t in range(4):  # the corner after the last move (path[:, 4]) is never observed
+            for agent in range(2):
+                r, c = path[b, t, agent].tolist()
+                expected[b, 0, r:r + 6, c:c + 6] = 1
+    assert torch.equal(mask, expected)
+    with pytest.raises(ValueError, match="--bound-model"):
+        train_ma.seen_mask(images, config, "learned", torch.Generator().manual_seed(5))
+    model.save(tmp_path / "m.pt")
+    assert train_ma.load_bound_model(str(tmp_path / "m.pt"), config).config == config
+    with pytest.raises(SystemExit, match="window 6.*window 8"):
+        train_ma.load_bound_model(str(tmp_path / "m.pt"), config.replace(window=8))
+
+
 def test_centre_policy_moves_toward_the_centre(train_ma):
     config = AgentConfig(n_agents=1, n_steps=5, window=6)
     images = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
@@ -80,7 +109,7 @@ def test_timer_anneals_over_epochs_without_a_time_budget(train_ma):
     assert stops == [False] * 5  # no time limit: fit() stops at the epoch budget itself
 
 
-def test_run_learner_reports_the_training_rows_scored_like_the_test_rows(train_ma, capsys):
+def test_run_learner_reports_the_training_rows_scored_like_the_test_rows(train_ma, capsys, tmp_path):
     """The printed 'train rows' accuracy is evaluate() on the training rows (greedy moves, eval corners), so it
     can be set against the test accuracy to tell over- from underfitting."""
     from agents import MAReinforce
@@ -92,7 +121,8 @@ def test_run_learner_reports_the_training_rows_scored_like_the_test_rows(train_m
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        result = train_ma.run_learner("digits", config, train, rows, test, test_rows, None, 1, None, False)
+        result = train_ma.run_learner("digits", config, train, rows, test, test_rows, None, 1, None, False,
+                                      save_dir=str(tmp_path))
         again = MAReinforce(config, train.num_classes, train.image_shape)
         again.fit(train, epochs=1, indices=rows, progress=False)
     finally:
@@ -100,3 +130,5 @@ def test_run_learner_reports_the_training_rows_scored_like_the_test_rows(train_m
     assert result["train_accuracy"] == again.evaluate(train, indices=rows)["accuracy"]
     assert result["test_accuracy"] == again.evaluate(test, indices=test_rows)["accuracy"]
     assert f"train rows {result['train_accuracy']:.4f}" in capsys.readouterr().out
+    saved = MAReinforce.load(tmp_path / "digits-learned.pt")  # --save
+    np.testing.assert_array_equal(saved.predict(test, test_rows), again.predict(test, test_rows))
