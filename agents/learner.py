@@ -98,6 +98,17 @@ def _check_indices(indices: Any, n: int, name: str) -> np.ndarray:
     return idx
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with every NumPy scalar inside dicts, lists and tuples turned into the Python number it holds."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 class MAReinforce:
     """The MA-REINFORCE learner over the batched core.
 
@@ -411,11 +422,16 @@ class MAReinforce:
 
     # --- checkpoints ---
     def state_dict(self) -> dict[str, Any]:
-        """Plain dict of tensors and Python values, loadable with ``torch.load(..., weights_only=True)``."""
-        return dict(format=CHECKPOINT_FORMAT, config=self.config.to_dict(), n_classes=self.n_classes,
-                    image_shape=list(self.image_shape), net=self.net.state_dict(),
-                    optimizer=None if self.optimizer is None else self.optimizer.state_dict(),
-                    optimizer_kind=self._optimizer_kind, epochs_done=self.epochs_done, history=list(self.history))
+        """Plain dict of tensors and Python values, loadable with ``torch.load(..., weights_only=True)``.
+
+        NumPy scalars (e.g. a learning rate set from a NumPy schedule) become Python numbers, which
+        ``weights_only`` loading accepts; NumPy scalar objects it refuses.
+        """
+        return _plain(dict(format=CHECKPOINT_FORMAT, config=self.config.to_dict(), n_classes=self.n_classes,
+                           image_shape=list(self.image_shape), net=self.net.state_dict(),
+                           optimizer=None if self.optimizer is None else self.optimizer.state_dict(),
+                           optimizer_kind=self._optimizer_kind, epochs_done=self.epochs_done,
+                           history=list(self.history)))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the checkpoint (networks, optimizer, epoch counter, history, config) to ``path`` atomically."""

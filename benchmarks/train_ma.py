@@ -97,7 +97,7 @@ class Timer:
             progress = min(1.0, self.train_seconds / (60 * self.minutes) if self.minutes is not None
                            else self.epochs_done / self.epochs)
             for group in model.optimizer.param_groups:
-                group["lr"] = model.config.lr * 0.5 * (1 + np.cos(np.pi * progress))
+                group["lr"] = float(model.config.lr * 0.5 * (1 + np.cos(np.pi * progress)))
         return self.minutes is not None and self.train_seconds >= 60 * self.minutes
 
 

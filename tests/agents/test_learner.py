@@ -143,6 +143,24 @@ def test_checkpoint_round_trip_weights_only(tiny_config, digits_train, digits_te
         MAReinforce.load(tmp_path / "missing.pt")
 
 
+def test_checkpoint_with_numpy_scalars_loads_weights_only(tiny_config, digits_train, few_rows, tmp_path):
+    """A NumPy learning rate (e.g. from a NumPy cosine schedule) or NumPy metric in the history is saved as a Python
+    number: torch.load(weights_only=True) refuses NumPy scalar objects."""
+    def numpy_schedule(learner, record):
+        for group in learner.optimizer.param_groups:
+            group["lr"] = np.float64(0.5) * learner.config.lr
+        record["custom"] = np.float32(0.25)
+
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    model.fit(digits_train, epochs=1, indices=few_rows, progress=False, callbacks=[numpy_schedule])
+    model.save(tmp_path / "ckpt.pt")
+    loaded = MAReinforce.load(tmp_path / "ckpt.pt")
+    lr = loaded.optimizer.param_groups[0]["lr"]
+    assert type(lr) is float and lr == 0.5 * model.config.lr
+    assert type(loaded.history[0]["custom"]) is float and loaded.history[0]["custom"] == 0.25
+    _assert_same(_params(model), _params(loaded))
+
+
 def test_resume_equals_uninterrupted_run(tiny_config, digits_train, few_rows, tmp_path):
     straight = MAReinforce(tiny_config(), 10, digits_train.image_shape)
     straight.fit(digits_train, epochs=3, indices=few_rows, progress=False)
