@@ -120,14 +120,16 @@ def run_learner(name: str, config: AgentConfig, train: Any, train_rows: np.ndarr
         model.save(Path(save_dir) / f"{name}-{config.policy}.pt")
     n_epochs = len(model.history)
     result = dict(run=name, belief=config.belief, policy=config.policy, cosine=cosine, test_accuracy=final["accuracy"],
-                  train_accuracy=fitted["accuracy"], best_test_accuracy=timer.best, epochs=n_epochs, train_seconds=timer.train_seconds,
+                  train_accuracy=fitted["accuracy"], best_test_accuracy=timer.best, epochs=n_epochs,
+                  train_seconds=timer.train_seconds,
                   seconds_per_epoch=timer.train_seconds / max(n_epochs, 1), wall_seconds=wall,
                   reached=reach, reached_after_s=timer.reached_at,
                   final_log_prob=model.history[-1]["log_prob"], final_entropy=model.history[-1]["entropy"],
                   uniform_log_prob=config.n_agents * config.n_steps * float(np.log(0.25)))
     schedule = ", cosine lr" if cosine else ""
     line = (f"[{name}] {config.belief.upper()} policy={config.policy}{schedule}: test acc {final['accuracy']:.4f} "
-            f"(best {timer.best:.4f}; train rows {fitted['accuracy']:.4f}) after {n_epochs} epochs, {timer.train_seconds:.0f}s training, "
+            f"(best {timer.best:.4f}; train rows {fitted['accuracy']:.4f}) after {n_epochs} epochs, "
+            f"{timer.train_seconds:.0f}s training, "
             f"{result['seconds_per_epoch']:.2f} s/epoch; log p_tau {result['final_log_prob']:.2f} "
             f"(uniform {result['uniform_log_prob']:.2f})")
     if reach is not None:
@@ -197,9 +199,10 @@ def full_image_cnn(train: Any, train_rows: np.ndarray, test: Any, test_rows: np.
 def window_mask(corners: list[torch.Tensor], height: int, width: int, window: int) -> torch.Tensor:
     """(B, 1, H, W) float 0/1: the union of the f x f windows at ``corners`` (one (B, N, 2) long tensor per step)."""
     mask = torch.zeros(corners[0].shape[0], height, width, dtype=torch.bool)
+    rows, cols = torch.arange(height), torch.arange(width)
     for step_corners in corners:
-        in_rows = (torch.arange(height) >= step_corners[..., :1]) & (torch.arange(height) < step_corners[..., :1] + window)
-        in_cols = (torch.arange(width) >= step_corners[..., 1:]) & (torch.arange(width) < step_corners[..., 1:] + window)
+        in_rows = (rows >= step_corners[..., :1]) & (rows < step_corners[..., :1] + window)  # (B, N, H)
+        in_cols = (cols >= step_corners[..., 1:]) & (cols < step_corners[..., 1:] + window)  # (B, N, W)
         mask |= (in_rows[..., :, None] & in_cols[..., None, :]).any(1)  # (B, N, H, W) -> (B, H, W)
     return mask[:, None].float()
 
