@@ -24,6 +24,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,6 +225,11 @@ class MAReinforce:
         result = FitResult(epochs_done=self.epochs_done)
         start = time.perf_counter()
         mode = self._train_mode()
+        if cfg.baseline == "loo" and cfg.normalize_advantage and mode == "sample" and epochs > 0:
+            warnings.warn("baseline='loo' with normalize_advantage=True scales the first epochs' tiny within-image "
+                          "reward differences to unit size; on MNIST this made pi deterministic within 2 epochs (see "
+                          "README). Set normalize_advantage=False unless you have checked otherwise.", UserWarning,
+                          stacklevel=2)
         for _ in range(epochs):
             epoch = self.epochs_done
             epoch_start = time.perf_counter()

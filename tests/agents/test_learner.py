@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -94,10 +96,12 @@ def test_rollouts_per_image_play_each_image_k_times_from_the_same_starts(tiny_co
         return out
 
     monkeypatch.setattr(rollout_module, "run_episode", spy)
-    config = tiny_config(baseline="loo", rollouts_per_image=3)
+    config = tiny_config(baseline="loo", rollouts_per_image=3, normalize_advantage=False)
     model = MAReinforce(config, 10, digits_train.image_shape)
     before = _params(model)
-    model.fit(digits_train, epochs=1, indices=few_rows[:32], batch_size=16, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # unnormalized: no warning
+        model.fit(digits_train, epochs=1, indices=few_rows[:32], batch_size=16, progress=False)
     assert [e[1].shape[0] for e in episodes] == [48, 48]
     for images, labels, path in episodes:
         grouped = path.view(16, 3, *path.shape[1:])
@@ -110,6 +114,9 @@ def test_rollouts_per_image_play_each_image_k_times_from_the_same_starts(tiny_co
     again = MAReinforce(config, 10, digits_train.image_shape)
     again.fit(digits_train, epochs=1, indices=few_rows[:32], batch_size=16, progress=False)
     _assert_same(_params(model), _params(again))
+    normalized = MAReinforce(config.replace(normalize_advantage=True), 10, digits_train.image_shape)
+    with pytest.warns(UserWarning, match="normalize_advantage=False"):
+        normalized.fit(digits_train, epochs=1, indices=few_rows[:16], progress=False)
 
 
 @pytest.mark.parametrize("belief", ["gru", "lstm"])
