@@ -225,11 +225,14 @@ def seen_mask(images: torch.Tensor, config: AgentConfig, policy: str, generator:
         if model is None:
             raise ValueError("policy 'learned' needs the trained model (--bound-model CHECKPOINT).")
         model.net.eval()
-        paths = [run_episode(model.net, model.simulator, images[i:i + 1024], torch.zeros(len(images[i:i + 1024]),
-                             dtype=torch.long), generator, "greedy", corners[i:i + 1024])["path"]
-                 for i in range(0, b, 1024)]
+        paths = []
+        for begin in range(0, b, 1024):  # chunks bound the rollout's memory
+            chunk = images[begin:begin + 1024]
+            unused_labels = torch.zeros(len(chunk), dtype=torch.long)  # only the path is read, not the reward
+            paths.append(run_episode(model.net, model.simulator, chunk, unused_labels, generator, "greedy",
+                                     corners[begin:begin + 1024])["path"])
         path = torch.cat(paths).cpu()  # (B, T + 1, N, 2); the corner after the T-th move is never observed
-        return window_mask([path[:, t] for t in range(config.n_steps)], h, w, f)
+        return window_mask(list(path[:, :config.n_steps].unbind(1)), h, w, f)
     if policy == "ink":
         ink = images.float().sum(1)
         total = ink.sum((1, 2)).clamp_min(1e-6)
