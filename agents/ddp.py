@@ -38,7 +38,8 @@ def init_distributed(backend: str | None = None, device: str = "cpu") -> tuple[i
 
 
 def rank_device(device: str) -> str:
-    """``device`` for this torchrun rank: a bare 'cuda' becomes 'cuda:LOCAL_RANK' (one GPU per process)."""
+    """``device`` for this torchrun rank: a bare 'cuda' becomes 'cuda:LOCAL_RANK' (one GPU per process), which is
+    also made the process's current CUDA device (``torch.cuda.set_device``), as nccl expects."""
     if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
