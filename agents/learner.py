@@ -42,6 +42,7 @@ from .config import AgentConfig
 from .networks import MultiAgentNet
 from .reinforce import reinforce_loss
 from .rollout import EpisodeModule, eval_corners, run_episode
+from .serialization import python_numbers
 
 CHECKPOINT_FORMAT = "masimu.agents.MAReinforce/1"
 
@@ -97,17 +98,6 @@ def _check_indices(indices: Any, n: int, name: str) -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(f"{name} must lie in [0, {n}); got range [{idx.min()}, {idx.max()}].")
     return idx
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with every NumPy scalar inside dicts, lists and tuples turned into the Python number it holds."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    return value
 
 
 class MAReinforce:
@@ -433,7 +423,7 @@ class MAReinforce:
         NumPy scalars (e.g. a learning rate set from a NumPy schedule) become Python numbers, which
         ``weights_only`` loading accepts; NumPy scalar objects it refuses.
         """
-        return _plain(dict(format=CHECKPOINT_FORMAT, config=self.config.to_dict(), n_classes=self.n_classes,
+        return python_numbers(dict(format=CHECKPOINT_FORMAT, config=self.config.to_dict(), n_classes=self.n_classes,
                            image_shape=list(self.image_shape), net=self.net.state_dict(),
                            optimizer=None if self.optimizer is None else self.optimizer.state_dict(),
                            optimizer_kind=self._optimizer_kind, epochs_done=self.epochs_done,

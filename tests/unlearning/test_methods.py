@@ -115,6 +115,26 @@ def test_interrupted_run_resumes_to_same_result(name, digits_small, request, tmp
     assert [h.train_loss for h in record.history] == pytest.approx([h.train_loss for h in reference.history])
 
 
+def test_checkpoint_with_numpy_scalars_loads_weights_only(digits_small, trained_cnn, tmp_path):
+    """NumPy scalars in a checkpoint (a metric from np.mean, a learning rate from a NumPy schedule) are saved as
+    Python numbers: torch.load(weights_only=True), which resume uses, refuses NumPy scalar objects."""
+    from unlearning.config import UnlearningConfig
+    from unlearning.data import UnlearningData
+    from unlearning.methods.common import Checkpointer
+
+    train, _, split = digits_small
+    data = UnlearningData.from_split(train, split)
+    checkpointer = Checkpointer("mu", data, UnlearningConfig(checkpoint_dir=str(tmp_path)), trained_cnn)
+    optimizer = torch.optim.SGD(trained_cnn.parameters(), lr=np.float64(0.05))
+    checkpointer.save({"optimizer": optimizer.state_dict(), "epoch": np.int64(1),
+                       "history": [{"train_loss": np.float32(0.25), "iw": np.float64(0.5)}]})
+    state = checkpointer.load()
+    assert state is not None
+    lr, epoch, history = state["optimizer"]["param_groups"][0]["lr"], state["epoch"], state["history"][0]
+    assert type(lr) is float and lr == 0.05 and type(epoch) is int and epoch == 1
+    assert history == {"train_loss": 0.25, "iw": 0.5} and all(type(v) is float for v in history.values())
+
+
 def test_imu_scales_gradients_by_one_minus_iw(digits_small, trained_cnn):
     """IMU's first step equals MU's step with the gradient times (1 - I_w) (plain SGD, no momentum)."""
     from unlearning.config import UnlearningConfig

@@ -19,6 +19,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from agents.serialization import python_numbers
+
 from ..config import UnlearningConfig
 from ..data import UnlearningData
 from ..models import is_multi_agent, predict_proba
@@ -206,7 +208,8 @@ class Checkpointer:
     """Saves (model, optimizer, finished epochs, history, extra tensors) after each epoch.
 
     The file loads with ``torch.load(weights_only=True)``: it holds only tensors, numbers,
-    strings, lists and dicts. A checkpoint made with other data or settings is ignored.
+    strings, lists and dicts (NumPy scalars, e.g. a metric from ``np.mean`` or a learning rate from a NumPy
+    schedule, are saved as the Python numbers they hold). A checkpoint made with other data or settings is ignored.
     """
 
     def __init__(self, method: str, data: UnlearningData, config: UnlearningConfig, model: Any) -> None:
@@ -226,7 +229,7 @@ class Checkpointer:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        torch.save({"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, **state}, tmp)
+        torch.save(python_numbers({"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, **state}), tmp)
         os.replace(tmp, self.path)
 
     def clear(self) -> None:
