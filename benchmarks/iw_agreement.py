@@ -44,8 +44,8 @@ from masimu_env import datasets
 from unlearning.config import UnlearningConfig
 from unlearning.data import UnlearningData
 # private helpers imported, not copied: the benchmark's cached originals and the per-class draw of explained images
-from unlearning.experiment import _original
-from unlearning.interpretable import InterpretableWeights, _per_class_sample
+from unlearning.experiment import original_model
+from unlearning.interpretable import InterpretableWeights
 from unlearning.methods import get_method
 from unlearning.methods.common import epoch_batches
 from unlearning.methods.multi_agent import fine_tune_copy, learner_epoch
@@ -62,6 +62,11 @@ class TableSetting:
     """Explained forget images per class; 0: every forget image."""
     num_samples: int
     """LIME samples per explained image."""
+
+    def applied_to(self, config: UnlearningConfig) -> UnlearningConfig:
+        """``config`` with this row's LIME table settings."""
+        return dataclasses.replace(config, lime_retain_per_class=self.retain_per_class,
+                                   lime_forget_per_class=self.forget_per_class, lime_num_samples=self.num_samples)
 
     @property
     def literal(self) -> bool:
@@ -139,19 +144,14 @@ def ma_batches(original: Any, data: UnlearningData, config: UnlearningConfig) ->
 
 def lime_queries(data: UnlearningData, setting: TableSetting, seed: int) -> int:
     """Explained images x samples of ``setting`` (the draw ``InterpretableWeights.compute`` makes)."""
-    labels = data.train.labels
-    explained = (len(_per_class_sample(data.retain, labels, setting.retain_per_class, [seed, 7]))
-                 + len(_per_class_sample(data.forget, labels, setting.forget_per_class, [seed, 8])))
-    return explained * setting.num_samples
+    retain, forget = InterpretableWeights.explained_indices(data, setting.applied_to(UnlearningConfig(seed=seed)))
+    return (len(retain) + len(forget)) * setting.num_samples
 
 
 def table_weights(model: Any, data: UnlearningData, config: UnlearningConfig, setting: TableSetting,
                   batches: list[np.ndarray]) -> tuple[np.ndarray, float]:
     """(I_w of each batch under ``setting``'s LIME tables, seconds the tables took)."""
-    config = dataclasses.replace(config, lime_retain_per_class=setting.retain_per_class,
-                                 lime_forget_per_class=setting.forget_per_class,
-                                 lime_num_samples=setting.num_samples)
-    weights = InterpretableWeights.compute(model, data, config)
+    weights = InterpretableWeights.compute(model, data, setting.applied_to(config))
     return np.array([weights.weight(batch) for batch in batches]), weights.seconds
 
 
@@ -253,9 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.originals)
     folder.mkdir(parents=True, exist_ok=True)
     print(f"originals: CNN {args.cnn_epochs} epochs, MA (GRU) {args.ma_epochs} epochs, under {folder}", flush=True)
-    cnn, cnn_info = _original("cnn", train, test, args.seed, args.cnn_epochs, folder, args.device, False, {})
-    ma, ma_info = (None, None) if args.no_ma else _original("ma_gru", train, test, args.seed, args.ma_epochs, folder,
-                                                            args.device, False, {})
+    cnn, cnn_info = original_model("cnn", train, test, args.seed, args.cnn_epochs, folder, args.device, False, {})
+    ma, ma_info = (None, None) if args.no_ma else original_model("ma_gru", train, test, args.seed, args.ma_epochs,
+                                                                  folder, args.device, False, {})
     settings = default_settings(data)
     results = measure_agreement(data, settings, cnn=cnn, ma=ma, seed=args.seed, device=args.device,
                                 ma_max_rollouts=args.ma_max_rollouts, log=lambda line: print(line, flush=True))

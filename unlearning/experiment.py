@@ -233,9 +233,17 @@ def train_cnn(train: ImageDataset, epochs: int, seed: int, device: str = "cpu", 
     return model.eval()
 
 
-def _original(kind: str, train: ImageDataset, test: ImageDataset, seed: int, epochs: int, out: Path,
-              device: str, progress: bool, agent_overrides: dict[str, Any], arch: str = "auto") -> tuple[Any, dict[str, Any]]:
-    """Load the original of ``kind`` ("cnn", "ma_gru", "ma_lstm") from ``out`` or train and save it."""
+def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int, epochs: int, out: Path,
+                   device: str, progress: bool, agent_overrides: dict[str, Any],
+                   arch: str = "auto") -> tuple[Any, dict[str, Any]]:
+    """Load the original of ``kind`` ("cnn", "ma_gru", "ma_lstm") from ``out`` or train and save it there.
+
+    The file name holds the kind, a fingerprint of ``train``, the seed and the epochs, so
+    :func:`run_experiment` and the benchmarks share one cache of originals.
+
+    Returns:
+        (model, info) with info's ``epochs``, ``train_time_s``, ``test_accuracy`` and ``path``.
+    """
     tag = f"{kind}-{arch}" if kind == "cnn" and arch != "auto" else kind
     path = out / f"{tag}_{_data_fingerprint(train)}_seed{seed}_e{epochs}.pt"
     info_path = path.with_suffix(".json")
@@ -381,8 +389,8 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
             if kind in given:
                 model, info = _load_given(kind, given[kind], train, test, arch, device)
             else:
-                model, info = _original(kind, train, test, seed, epochs, out / "originals", device, progress=False,
-                                        agent_overrides=agent_overrides or {}, arch=arch)
+                model, info = original_model(kind, train, test, seed, epochs, out / "originals", device,
+                                              progress=False, agent_overrides=agent_overrides or {}, arch=arch)
             originals[kind] = (model, info, predict_proba(model, test, None, device=device))
             report.originals[f"{kind}/seed{seed}"] = info
         seed_runs: list[tuple[MethodRun, Evaluation]] = []

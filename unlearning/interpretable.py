@@ -138,6 +138,16 @@ class InterpretableWeights:
         self.retain_indices = np.asarray(retain_indices, dtype=np.int64)
         self.row_sims = np.array([means[int(c)] for c in labels[self.retain_indices]], dtype=np.float64)
 
+    @staticmethod
+    def explained_indices(data: UnlearningData, config: UnlearningConfig) -> tuple[np.ndarray, np.ndarray]:
+        """The dataset indices that :meth:`compute` explains: (retain, forget), each sorted.
+
+        Every image of a set when its ``config.lime_*_per_class`` is 0, else that many random images per class
+        (all of a class that has fewer), drawn from ``config.seed``.
+        """
+        labels = data.train.labels
+        return (_per_class_sample(data.retain, labels, config.lime_retain_per_class, [config.seed, 7]),
+                _per_class_sample(data.forget, labels, config.lime_forget_per_class, [config.seed, 8]))
 
     @classmethod
     def compute(cls, model: Any, data: UnlearningData, config: UnlearningConfig) -> "InterpretableWeights":
@@ -151,8 +161,7 @@ class InterpretableWeights:
         start = time.perf_counter()
         module = explainable(model)
         labels = data.train.labels
-        retain_explained = _per_class_sample(data.retain, labels, config.lime_retain_per_class, [config.seed, 7])
-        forget_explained = _per_class_sample(data.forget, labels, config.lime_forget_per_class, [config.seed, 8])
+        retain_explained, forget_explained = cls.explained_indices(data, config)
         explained = np.concatenate([retain_explained, forget_explained])
         chunks = []
         for begin in range(0, len(explained), 1024):

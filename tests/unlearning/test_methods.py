@@ -221,5 +221,9 @@ def test_interpretable_weights_per_class_tables(digits_small, trained_cnn):
         lime_num_samples=16, lime_retain_per_class=0, lime_forget_per_class=0))
     assert literal.forget_coefs.shape[0] == len(data.forget) and literal.retain_coefs.shape[0] == len(data.retain)
     assert np.all(literal.forget_weights == 1.0)
+    retain_picked, forget_picked = InterpretableWeights.explained_indices(data, config)
+    assert len(retain_picked) == len(weights.retain_coefs) and len(forget_picked) == len(weights.forget_coefs)
+    assert np.isin(retain_picked, data.retain).all() and np.isin(forget_picked, data.forget).all()
+    assert np.all(np.diff(retain_picked) > 0) and np.bincount(train.labels[forget_picked]).max() == 1
     with pytest.raises(ValueError, match="lime_forget_per_class"):
         UnlearningConfig(lime_forget_per_class=-1)
