@@ -79,6 +79,33 @@ def check_moves(moves: Tensor) -> None:
             raise ValueError(f"moves must lie in 0..3 ({', '.join(MOVE_NAMES)}); got range [{low}, {high}].")
 
 
+def check_corners(corners: Tensor, height: int, width: int, window: int) -> None:
+    """Raise ValueError unless ``corners`` (..., 2) holds integer (row, col) top-left corners at which the whole
+    window fits: [0, H - f] x [0, W - f].
+
+    A corner off the image would otherwise crop a window that wraps into the next row of pixels.
+    """
+    if corners.dtype.is_floating_point or corners.dtype.is_complex or corners.dtype == torch.bool:
+        raise ValueError(f"corners must be an integer tensor of (row, col) window corners; got dtype {corners.dtype}.")
+    if corners.numel():
+        low = corners.reshape(-1, 2).amin(0).tolist()
+        high = corners.reshape(-1, 2).amax(0).tolist()
+        if min(low) < 0 or high[0] > height - window or high[1] > width - window:
+            raise ValueError(f"corners must lie in rows 0..{height - window} and cols 0..{width - window} (a {window}x"
+                             f"{window} window inside a {height}x{width} image); got rows {low[0]}..{high[0]}, "
+                             f"cols {low[1]}..{high[1]}.")
+
+
+def check_labels(labels: Tensor, n_classes: int) -> None:
+    """Raise ValueError unless ``labels`` holds integer class ids in [0, K)."""
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be an integer tensor of class ids 0..{n_classes - 1}; got dtype {labels.dtype}.")
+    if labels.numel():
+        low, high = torch.stack(torch.aminmax(labels)).tolist()
+        if low < 0 or high >= n_classes:
+            raise ValueError(f"labels must lie in 0..{n_classes - 1} (n_classes={n_classes}); got range [{low}, {high}].")
+
+
 def move_windows(corners: Tensor, moves: Tensor, stride: int, height: int, width: int, window: int) -> Tensor:
     """Apply up/down/left/right moves; a move that would push the window out of the image stops at the border.
 
@@ -197,7 +224,15 @@ def prediction_probs(predictions: Tensor, n_classes: int) -> Tensor:
     if predictions.is_floating_point():
         if predictions.shape[-1] != n_classes:
             raise ValueError(f"prediction logits must have {n_classes} entries per agent; got shape {tuple(predictions.shape)}.")
+        if not bool(torch.isfinite(predictions).all()):
+            raise ValueError("prediction logits must be finite; got NaN or infinite values.")
         return _softmax(predictions.to(torch.float32))
+    if predictions.dtype == torch.bool or predictions.dtype.is_complex:
+        raise ValueError(f"prediction votes must be integer class ids; got dtype {predictions.dtype}.")
+    if predictions.numel():
+        low, high = torch.stack(torch.aminmax(predictions)).tolist()
+        if low < 0 or high >= n_classes:
+            raise ValueError(f"prediction votes must lie in 0..{n_classes - 1}; got range [{low}, {high}].")
     return votes_to_probs(predictions.long(), n_classes)
 
 

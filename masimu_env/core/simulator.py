@@ -133,9 +133,10 @@ class Simulator:
 
         Args:
             images: (B, C, H, W) uint8, or float in [0, 1].
-            labels: (B,) long.
+            labels: (B,) integer class ids in [0, K).
             generator: CPU torch.Generator for the start positions.
-            corners: optional (B, N, 2) start corners instead of random ones.
+            corners: optional (B, N, 2) integer start corners instead of random ones, each in
+                [0, H - f] x [0, W - f]; anything else raises ValueError.
             message_dim: width of the inbox (default ``config.message_dim``; the learner routes
                 decoded messages whose width may differ).
         """
@@ -146,10 +147,13 @@ class Simulator:
         b, _, h, w = images.shape
         if labels.shape != (b,):
             raise ValueError(f"labels must have shape ({b},); got {tuple(labels.shape)}.")
+        dynamics.check_labels(labels, self.n_classes)
         if corners is None:
             corners = dynamics.sample_corners(b, cfg.n_agents, h, w, cfg.window, generator, self.device)
-        elif corners.shape != (b, cfg.n_agents, 2):
-            raise ValueError(f"corners must have shape ({b}, {cfg.n_agents}, 2); got {tuple(corners.shape)}.")
+        else:
+            if corners.shape != (b, cfg.n_agents, 2):
+                raise ValueError(f"corners must have shape ({b}, {cfg.n_agents}, 2); got {tuple(corners.shape)}.")
+            dynamics.check_corners(corners, h, w, cfg.window)
         m = cfg.message_dim if message_dim is None else message_dim
         images = to_float_images(images.to(self.device))
         return SimState(images=images, labels=labels.to(self.device, torch.long), corners=corners.to(self.device),
@@ -210,4 +214,8 @@ class Simulator:
         0 before the T-th step; at the T-th step every agent gets its episode's r_tau = -L(p_bar - e_i),
         p_bar the mean of the softmaxed logits (or one-hot votes) over agents (paper Eq. 3).
         """
+        expected = (state.batch_size, self.config.n_agents)
+        if tuple(predictions.shape[:2]) != expected:
+            raise ValueError(f"predictions must have shape {expected} (votes) or {expected + (self.n_classes,)} "
+                             f"(logits); got {tuple(predictions.shape)}.")
         return dynamics.agent_rewards(self.probs(predictions), state.labels, self.config.reward_loss, self.done(state))

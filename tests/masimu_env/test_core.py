@@ -255,3 +255,33 @@ def test_prediction_probs_match_torch_softmax_for_large_logits():
     assert torch.isfinite(probs).all()
     assert torch.allclose(probs, torch.softmax(logits, -1), atol=1e-6)
     assert torch.allclose(probs.sum(-1), torch.ones(8, 5))
+
+
+def test_reset_rejects_corners_labels_and_predictions_it_cannot_use():
+    """Bad input to the core raises a ValueError naming it: a corner off the image would crop a window that wraps
+    into the next pixel row; a label >= K or a vote out of range would fail only at reward time; logits for the
+    wrong number of agents would average p_bar over the wrong agents."""
+    sim = Simulator(SimConfig(n_agents=2, n_steps=2, window=4, message_dim=3), n_classes=10)
+    image = torch.arange(64, dtype=torch.uint8).reshape(1, 1, 8, 8)
+    label = torch.tensor([3])
+    ok = sim.reset(image, label, corners=torch.tensor([[[4, 4], [0, 0]]]))  # the last valid corner
+    assert torch.equal(sim.observe(ok).window[0, 0, 0, 0] * 255, torch.tensor([36.0, 37, 38, 39]))
+    for corners, match in ((torch.tensor([[[0, 6], [0, 0]]]), r"cols 0\.\.4.*cols 0\.\.6"),
+                           (torch.tensor([[[-1, 0], [0, 0]]]), r"rows 0\.\.4.*rows -1\.\.0"),
+                           (torch.tensor([[[5, 0], [0, 0]]]), r"rows 0\.\.4.*rows 0\.\.5"),
+                           (torch.tensor([[[0.0, 1.0], [0.0, 0.0]]]), "corners must be an integer tensor")):
+        with pytest.raises(ValueError, match=match):
+            sim.reset(image, label, corners=corners)
+    for labels, match in ((torch.tensor([10]), r"labels must lie in 0\.\.9.*\[10, 10\]"),
+                          (torch.tensor([-1]), r"labels must lie in 0\.\.9"),
+                          (torch.tensor([3.7]), "labels must be an integer tensor")):
+        with pytest.raises(ValueError, match=match):
+            sim.reset(image, labels)
+    state = sim.step(sim.step(ok, torch.tensor([[0, 0]])), torch.tensor([[0, 0]]))
+    for predictions, match in ((torch.zeros(1, 3, 10), r"predictions must have shape \(1, 2\)"),
+                               (torch.tensor([[10, 0]]), r"votes must lie in 0\.\.9"),
+                               (torch.tensor([[True, False]]), "votes must be integer class ids"),
+                               (torch.full((1, 2, 10), float("nan")), "logits must be finite")):
+        with pytest.raises(ValueError, match=match):
+            sim.agent_rewards(state, predictions)
+    assert sim.agent_rewards(state, torch.tensor([[3, 3]])).tolist() == [[0.0, 0.0]]
