@@ -79,7 +79,11 @@ class SimConfig:
             raise ValueError(f"SimConfig.action_mode must be one of {ACTION_MODES}; got {self.action_mode!r}.")
         if self.render_mode not in RENDER_MODES:
             raise ValueError(f"SimConfig.render_mode must be one of {RENDER_MODES}; got {self.render_mode!r}.")
-        if self.max_cycles is not None and (not isinstance(self.max_cycles, int) or self.max_cycles < self.n_steps):
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))
+                                      or not 0 <= self.seed < 2**63):
+            raise ValueError(f"SimConfig.seed must be None or an int in [0, 2**63); got {self.seed!r}.")
+        if self.max_cycles is not None and (isinstance(self.max_cycles, bool) or not isinstance(self.max_cycles, (int, np.integer))
+                                            or self.max_cycles < self.n_steps):
             raise ValueError(f"SimConfig.max_cycles must be an int >= n_steps ({self.n_steps}); got {self.max_cycles!r}.")
         try:
             torch.device(self.device)

@@ -18,6 +18,7 @@ Which modes to use:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -127,15 +128,22 @@ class MasimuParallelEnv(ParallelEnv):
         Args:
             seed: reseeds the episode generator (image choice and start corners); ``None`` continues it.
             options: ``{"image_index": i}`` plays dataset image ``i`` instead of a random one (the start
-                corners are still drawn); other keys are ignored.
+                corners are still drawn); any other key is ignored with a UserWarning naming it.
 
         Returns:
             observations, infos: dicts keyed by agent.
         """
         if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-                raise ValueError(f"reset(seed=) must be an int or None; got {seed!r}.")
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+                raise ValueError(f"reset(seed=) must be None or an int in [0, 2**63); got {seed!r}.")
             self._generator.manual_seed(int(seed))
+        if options is not None:
+            if not isinstance(options, Mapping):
+                raise ValueError(f"reset(options=) must be a dict or None; got {type(options).__name__}.")
+            unknown = sorted(set(options) - {"image_index"}, key=str)
+            if unknown:  # a warning, not an error: PettingZoo's parallel_api_test resets with options={"options": 1}
+                warnings.warn(f"reset(options=) ignored unknown key(s) {unknown}; the only option is 'image_index'.",
+                              UserWarning, stacklevel=2)
         _, h, w = self.image_shape
         cfg = self.config
         positions, corners = sample_episodes([self._generator], len(self.indices), cfg.n_agents, h, w, cfg.window,
@@ -393,9 +401,9 @@ def parallel_env(dataset: str | ImageDataset = "digits", *, root: Any = None, sp
             image_size = DEFAULT_IMAGE_SIZE.get(name)
         data = datasets_module.load(name, root=root, split=split, image_size=image_size, **dict(dataset_options or {}))
     elif isinstance(dataset, ImageDataset):
-        if root is not None or image_size is not None or dataset_options:
-            raise ValueError("root=, image_size= and dataset_options= apply only when dataset is a name; "
-                             "resize or reload the ImageDataset yourself.")
+        if root is not None or image_size is not None or dataset_options or split != "train":
+            raise ValueError("root=, split=, image_size= and dataset_options= apply only when dataset is a name; "
+                             "load, split or resize the ImageDataset yourself (or pass indices=).")
         data, name = dataset, dataset.name
     else:
         raise TypeError(f"dataset must be a dataset name or an ImageDataset; got {type(dataset).__name__}.")

@@ -76,7 +76,8 @@ def load(name: str, root: str | os.PathLike[str] | None = None, split: str = "tr
             missing; other datasets raise an error saying where to get them.
         **kw: reader options, see :func:`reader_options` (e.g. ``cache_dir=`` for decoded-array
             caching of JPEG datasets, ``missing="skip"`` for HAM10000 rows without image files,
-            ``split_seed=``, ``test_fraction=``, ``mode="L"`` for grey folders).
+            ``split_seed=`` and ``test_fraction=`` for the seeded splits (digits: ``seed=``, ``test_fraction=``),
+            ``mode="L"`` for grey folders).
 
     Returns:
         :class:`ImageDataset` with ``ds[i] -> ((C, H, W) uint8 tensor, int)``, ``labels``, ``classes``, ``groups``.

@@ -100,7 +100,7 @@ class ImageDataset:
                 ``image_size`` to the reader for datasets whose sizes vary).
             labels: (B,) int64.
         """
-        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long).reshape(-1)
+        idx = torch.from_numpy(_integer_indices(indices, f"{self.name} indices"))
         n = len(self)
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
             raise IndexError(f"indices must lie in [0, {n}) for {self.name}; got range [{int(idx.min())}, {int(idx.max())}].")
@@ -126,7 +126,7 @@ class ImageDataset:
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "ImageDataset":
         """A dataset view over ``indices`` (labels, groups and sources follow)."""
-        idx = np.asarray(indices, dtype=np.int64)
+        idx = _integer_indices(indices, f"{self.name} subset indices")
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError(f"subset indices must lie in [0, {len(self)}) for {self.name}.")
         groups = self.groups[idx] if self.groups is not None else None
@@ -163,12 +163,23 @@ class _RemappedBatchLoader:
         return self.batch_loader(self.idx[np.asarray(indices, dtype=np.int64)])
 
 
+def _integer_indices(indices: Any, what: str) -> np.ndarray:
+    """``indices`` as a flat int64 array; floats or bools raise (casting would silently truncate 1.7 to 1)."""
+    if isinstance(indices, Tensor):
+        indices = indices.detach().cpu().numpy()
+    arr = np.asarray(indices)
+    if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{what} must be integers; got dtype {arr.dtype}.")
+    return arr.astype(np.int64).reshape(-1)
+
+
 def from_arrays(images: Any, labels: Any, classes: Sequence[str] | None = None, name: str = "arrays") -> ImageDataset:
     """Wrap in-memory arrays as a dataset.
 
     Args:
         images: (n, H, W), (n, H, W, C) or (n, C, H, W) array or tensor; uint8, or
-            float in [0, 1] (converted to uint8). A trailing dim of 1 or 3 is read as channels-last.
+            float in [0, 1] (converted to uint8). A trailing dim of 1, 3 or 4 (when dim 1 is not) is read as
+            channels-last.
         labels: (n,) ints.
         classes: class names; default ``["0", "1", ...]``.
     """
@@ -185,7 +196,16 @@ def from_arrays(images: Any, labels: Any, classes: Sequence[str] | None = None, 
         if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
             raise ValueError("float images must be finite and lie in [0, 1].")
         arr = np.round(arr * 255).astype(np.uint8)
-    labels = np.asarray(labels, dtype=np.int64)
+    labels = np.asarray(labels.detach().cpu().numpy() if isinstance(labels, Tensor) else labels)
+    if labels.size and (labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer)):
+        raise TypeError(f"labels must be integers; got dtype {labels.dtype}.")
+    labels = labels.astype(np.int64)
+    if labels.shape != (arr.shape[0],):
+        raise ValueError(f"labels must have shape ({arr.shape[0]},), one per image; got {labels.shape}.")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"labels must be >= 0; got {int(labels.min())}.")
     if classes is None:
         classes = [str(c) for c in range(int(labels.max()) + 1 if labels.size else 0)]
+    elif labels.size and labels.max() >= len(classes):
+        raise ValueError(f"labels must be < len(classes) = {len(classes)}; got {int(labels.max())}.")
     return ImageDataset(name, labels, classes, images=torch.from_numpy(np.ascontiguousarray(arr)))

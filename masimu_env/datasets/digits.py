@@ -21,6 +21,8 @@ def load_digits_dataset(split: str = "train", seed: int = 0, test_fraction: floa
     labels = bunch.target.astype(np.int64)
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all' for digits; got {split!r}.")
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, float) or not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be a float in (0, 1) for digits; got {test_fraction!r}.")
     if split != "all":
         from sklearn.model_selection import train_test_split
 

@@ -43,7 +43,9 @@ def scan_class_tree(folder: Path, name: str, classes: list[str] | None = None
     paths: list[str] = []
     labels: list[int] = []
     skipped: list[str] = []
+    nested: list[str] = []
     for cls in found:
+        nested += [e.path for e in os.scandir(folder / cls) if e.is_dir() and not e.name.startswith(".")]
         entries = sorted((e for e in os.scandir(folder / cls) if e.is_file() and not e.name.startswith(".")),
                          key=lambda e: e.name)
         images = [e.path for e in entries if e.name.lower().endswith(IMAGE_EXTENSIONS)]
@@ -53,6 +55,9 @@ def scan_class_tree(folder: Path, name: str, classes: list[str] | None = None
                                     f"({'/'.join(IMAGE_EXTENSIONS)}); remove it or add its images.")
         paths += images
         labels += [classes.index(cls)] * len(images)
+    if nested:
+        warnings.warn(f"{name}: ignored {len(nested)} sub-folders inside class folders under '{folder}' (only the "
+                      f"images directly in a class folder are read), e.g. '{nested[0]}'.", stacklevel=4)
     if skipped:
         warnings.warn(f"{name}: ignored {len(skipped)} non-image files under '{folder}', e.g. '{skipped[0]}'.",
                       stacklevel=4)

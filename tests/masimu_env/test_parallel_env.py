@@ -314,3 +314,20 @@ def test_ham10000_by_name_with_default_image_size(monkeypatch):
     assert obs["agent_15"]["window"].shape == (3, 12, 12)
     while env.agents:
         env.step({a: env.action_space(a).sample() for a in env.agents})
+
+
+def test_bad_seeds_options_and_split_raise_naming_them(digits):
+    for seed in ("a", 1.5, -1, 2**70, True):
+        with pytest.raises(ValueError, match="SimConfig.seed"):
+            SimConfig(seed=seed)
+    env = masimu_env.parallel_env(digits, seed=0)
+    with pytest.raises(ValueError, match=r"reset\(seed=\)"):
+        env.reset(seed=2**64)
+    with pytest.warns(UserWarning, match=r"ignored unknown key\(s\) \['image_idx'\]"):
+        env.reset(options={"image_idx": 3})
+    with pytest.raises(ValueError, match=r"reset\(options=\) must be a dict"):
+        env.reset(options=[1])
+    _, infos = env.reset(options={"image_index": 3})
+    assert infos["agent_0"]["image_index"] == 3
+    with pytest.raises(ValueError, match="split="):
+        masimu_env.parallel_env(digits, split="test")

@@ -173,3 +173,11 @@ def test_lazy_and_cached_subsets_pickle(make_tree, tmp_path):
     cached = load("folder", root=root, split="all", image_size=64, cache_dir=tmp_path / "cache")
     assert cached.get_batch(range(12))[0].numel() == 147_456
     assert len(pickle.dumps(cached)) < 20_000  # the memory map is re-opened, not copied
+
+
+def test_images_in_nested_folders_are_reported_not_dropped_silently(make_tree, image_writer):
+    root = make_tree(per_class=2)
+    image_writer(root / "beach" / "more" / "beach_100.jpg", 1)
+    with pytest.warns(UserWarning, match=r"ignored 1 sub-folders inside class folders.*more"):
+        ds = load("folder", root=root, split="all")
+    assert len(ds) == 6

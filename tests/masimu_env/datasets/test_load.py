@@ -176,3 +176,23 @@ def test_from_arrays_and_subset_still_work():
     assert isinstance(datasets.ImageDataset, type)
 
 
+
+
+def test_float_indices_and_labels_raise_instead_of_truncating():
+    ds = from_arrays(np.zeros((4, 5, 5), dtype=np.uint8), [0, 1, 2, 0])
+    for call in (lambda: ds.get_batch([1.7]), lambda: ds.subset([1.7]), lambda: ds.get_batch(torch.tensor([1.0]))):
+        with pytest.raises(TypeError, match="indices must be integers; got dtype float"):
+            call()
+    assert ds.get_batch(np.array([], dtype=np.int64))[0].shape[0] == 0
+    with pytest.raises(TypeError, match="labels must be integers"):
+        from_arrays(np.zeros((2, 5, 5), dtype=np.uint8), [0.9, 1.2])
+    with pytest.raises(ValueError, match=r"one per image"):
+        from_arrays(np.zeros((2, 5, 5), dtype=np.uint8), [0, 1, 1])
+    with pytest.raises(ValueError, match=r"labels must be < len\(classes\) = 2"):
+        from_arrays(np.zeros((2, 5, 5), dtype=np.uint8), [0, 2], classes=["a", "b"])
+
+
+@pytest.mark.parametrize("fraction", [50, 0.0, 1.0, True])
+def test_digits_test_fraction_must_be_a_fraction(fraction):
+    with pytest.raises(ValueError, match="test_fraction must be a float in"):
+        load("digits", split="test", test_fraction=fraction)
