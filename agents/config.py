@@ -67,7 +67,7 @@ class AgentConfig:
     belief: Literal["gru", "lstm"] = "gru"
     """Belief and decision RNN cell: 'gru' (MASMU) or 'lstm' (MALMU)."""
     conv_channels: int = 32
-    """Channels of the window feature extractor b (two 3x3 convs with GroupNorm)."""
+    """Channels of the window feature extractor b (two 3x3 convs; see feature_norm)."""
     feature_dim: int = 128
     """Width of b(o), the window features."""
     feature_norm: Literal["layer", "group", "none"] = "layer"
@@ -91,7 +91,8 @@ class AgentConfig:
     weight_decay: float = 0.0
     """L2 weight decay of the optimizer."""
     grad_clip: float | None = 1.0
-    """Max global gradient norm; None disables clipping."""
+    """Max gradient norm, applied to the policy group (decision RNN, pi) and to the classifier group (everything
+    else) separately, so the policy gradient never shrinks the classifier's step; None disables clipping."""
     baseline: Literal["mean", "greedy", "loo", "none"] = "mean"
     """Baseline subtracted from the detached reward r^d: 'mean' (batch mean), 'greedy' (self-critical: the reward
     of a greedy rollout, argmax pi, of the same image from the same start corners; one extra forward-only

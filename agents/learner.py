@@ -246,9 +246,7 @@ class MAReinforce:
                 if grad_hook is not None:
                     grad_hook(self.net, batch_rows)
                 if cfg.grad_clip is not None:
-                    # clipped separately: the policy gradient's norm must not shrink the classifier's step
-                    for group in self.net.parameter_groups().values():
-                        nn.utils.clip_grad_norm_(group, cfg.grad_clip)
+                    self.net.clip_gradients(cfg.grad_clip)
                 self.optimizer.step()
                 for key in totals:
                     totals[key] += stats[key] * len(batch_rows)

@@ -117,6 +117,12 @@ class MultiAgentNet(nn.Module):
             groups["policy" if name.startswith(("decision_rnn.", "policy.")) else "classifier"].append(param)
         return groups
 
+    def clip_gradients(self, max_norm: float) -> None:
+        """Clip the gradient norm of each of :meth:`parameter_groups` to ``max_norm`` separately, so the policy
+        gradient's norm never shrinks the classifier's step (``AgentConfig.grad_clip``)."""
+        for group in self.parameter_groups().values():
+            nn.utils.clip_grad_norm_(group, max_norm)
+
     @property
     def is_lstm(self) -> bool:
         return self.config.belief == "lstm"

@@ -236,3 +236,18 @@ def test_step_rewards_score_earlier_steps(tiny_config):
     plain, _ = reinforce_loss({**out, "step_reward": torch.zeros(4, cfg.n_steps - 1)}, labels, cfg)
     with_steps, _ = reinforce_loss(out, labels, cfg)
     torch.testing.assert_close(with_steps - plain, -0.5 * out["step_reward"].mean())
+
+
+def test_clip_gradients_clips_policy_and_classifier_groups_separately(tiny_config):
+    """A huge policy gradient is clipped to max_norm without shrinking a small classifier gradient."""
+    net = MultiAgentNet(tiny_config(), 10, 1)
+    groups = net.parameter_groups()
+    for p in groups["policy"]:
+        p.grad = torch.full_like(p, 100.0)
+    for p in groups["classifier"]:
+        p.grad = torch.full_like(p, 1e-4)
+    classifier_before = [p.grad.clone() for p in groups["classifier"]]
+    net.clip_gradients(1.0)
+    norm = torch.linalg.vector_norm(torch.cat([p.grad.reshape(-1) for p in groups["policy"]]))
+    assert norm.item() == pytest.approx(1.0, rel=1e-4)
+    assert all(torch.equal(p.grad, before) for p, before in zip(groups["classifier"], classifier_before))

@@ -227,3 +227,34 @@ def test_interpretable_weights_per_class_tables(digits_small, trained_cnn):
     assert np.all(np.diff(retain_picked) > 0) and np.bincount(train.labels[forget_picked]).max() == 1
     with pytest.raises(ValueError, match="lime_forget_per_class"):
         UnlearningConfig(lime_forget_per_class=-1)
+
+
+def test_multi_agent_fine_tuning_clips_like_the_learner(digits_small, tiny_gru, monkeypatch):
+    """MASMU's hook clips with the learner's own rule (policy and classifier groups separately, at the original's
+    grad_clip), not one joint norm over every parameter, and the learner's own clipping stays off."""
+    from agents import MultiAgentNet
+    from unlearning.config import UnlearningConfig
+    from unlearning.data import UnlearningData
+    from unlearning.methods.multi_agent import fine_tune_copy, learner_epoch
+
+    calls = []
+    real = MultiAgentNet.clip_gradients
+    monkeypatch.setattr(MultiAgentNet, "clip_gradients", lambda net, max_norm: calls.append(max_norm) or real(net, max_norm))
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", _refuse_joint_clip(torch.nn.utils.clip_grad_norm_, tiny_gru))
+    train, _, split = digits_small
+    data = UnlearningData.from_split(train, split)
+    config = UnlearningConfig(epochs=1, batch_size=64, lr=1e-3, progress=False)
+    learner, clip = fine_tune_copy(tiny_gru, config)
+    assert clip == tiny_gru.config.grad_clip and learner.config.grad_clip is None
+    learner_epoch(learner, data, config, 1, clip=clip)
+    assert calls and set(calls) == {clip}
+
+
+def _refuse_joint_clip(clip_grad_norm, model):
+    n_all = sum(1 for _ in model.net.parameters())
+
+    def clip(parameters, *args, **kwargs):
+        parameters = list(parameters)
+        assert len(parameters) < n_all, "a gradient norm was clipped jointly over every parameter"
+        return clip_grad_norm(parameters, *args, **kwargs)
+    return clip

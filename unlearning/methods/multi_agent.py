@@ -6,7 +6,8 @@ The learner (``agents.MAReinforce``) plays episodes only on the rows it is given
 runs between ``backward`` and ``optimizer.step`` with the batch's dataset rows, which is where
 Algorithm 2 (lines 23-27) rescales the gradients. The learner clips the gradient norm after the
 hook, which would undo part of the (1 - I_w) scaling; the fine-tuned copy therefore clips inside
-the hook, *before* scaling, and runs with the learner's own clipping switched off.
+the hook, *before* scaling, exactly as the learner does (each parameter group of the networks
+separately), and runs with the learner's own clipping switched off.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def learner_epoch(learner: Any, data: UnlearningData, config: UnlearningConfig, 
 
     def hook(net: nn.Module, batch_rows: np.ndarray) -> None:
         if clip is not None:
-            nn.utils.clip_grad_norm_(net.parameters(), clip)
+            net.clip_gradients(clip)  # the learner's own clipping: policy and classifier groups separately
         if weights is not None:
             i_w = weights.weight(batch_rows)
             scale_gradients(net.parameters(), 1.0 - i_w)  # Algorithm 2 line 25
