@@ -22,9 +22,9 @@ class UnlearningConfig:
     """Learning rate; None: the method's default (paper §5: 0.1 for MU/IMU, 1e-3 for the
     multi-agent methods on images <= 32 px and 1e-4 on high-resolution images)."""
     momentum: float | None = None
-    """SGD momentum; None: the method's default."""
+    """SGD momentum (unused by Adam); None: the method's default."""
     weight_decay: float | None = None
-    """SGD weight decay; None: the method's default."""
+    """Weight decay (L2) of the optimizer; None: the method's default."""
     optimizer: str | None = None
     """"sgd" or "adam"; None: the method's default (SGD, as in paper §5, for every method here)."""
     batch_size: int = 64

@@ -31,7 +31,7 @@ from masimu_env.datasets import ImageDataset
 from .config import UnlearningConfig
 from .data import UnlearningData
 from .methods import METHODS, get_method
-from .methods.common import classifier_step, epoch_batches, make_sgd
+from .methods.common import classifier_step, epoch_batches, make_optimizer
 from .methods.retrain import TRAIN_RECIPE
 from .metrics import evaluate, gap_to_retrain
 from .metrics.evaluate import Evaluation
@@ -223,7 +223,7 @@ def train_cnn(train: ImageDataset, epochs: int, seed: int, device: str = "cpu", 
     config = UnlearningConfig(seed=seed, device=device, batch_size=batch_size, **TRAIN_RECIPE)
     torch.manual_seed(seed)
     model = make_classifier(train.image_shape, train.num_classes, arch=arch, seed=seed).to(device)
-    optimizer = make_sgd(model.parameters(), config)
+    optimizer = make_optimizer(model.parameters(), config)
     loss_fn = torch.nn.functional.cross_entropy
     for epoch in tqdm(range(1, epochs + 1), desc="original cnn", disable=not progress, leave=False):
         model.train()

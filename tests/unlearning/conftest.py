@@ -33,14 +33,14 @@ def trained_cnn(digits_small):
     from unlearning.models import make_classifier
     from unlearning.config import UnlearningConfig
     from unlearning.data import UnlearningData
-    from unlearning.methods.common import make_sgd, supervised_epoch
+    from unlearning.methods.common import make_optimizer, supervised_epoch
 
     train, _, _ = digits_small
     torch.manual_seed(0)
     model = make_classifier(train.image_shape, train.num_classes, seed=0)
     config = UnlearningConfig(**{k: v for k, v in TRAIN_RECIPE.items()})
     data = UnlearningData(train, np.arange(1, len(train)), np.array([0]))
-    optimizer = make_sgd(model.parameters(), config)
+    optimizer = make_optimizer(model.parameters(), config)
     for epoch in range(1, 4):
         supervised_epoch(model, optimizer, data, np.arange(len(train)), config, epoch)
     return model.eval()

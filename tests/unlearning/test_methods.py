@@ -258,3 +258,24 @@ def _refuse_joint_clip(clip_grad_norm, model):
         assert len(parameters) < n_all, "a gradient norm was clipped jointly over every parameter"
         return clip_grad_norm(parameters, *args, **kwargs)
     return clip
+
+
+def test_optimizer_setting_chooses_the_standard_classifiers_optimizer(digits_small, trained_cnn, monkeypatch):
+    """optimizer='adam' really trains with Adam (it used to be recorded and ignored: SGD ran either way)."""
+    built = []
+    for cls in (torch.optim.SGD, torch.optim.Adam):
+        monkeypatch.setattr(cls, "__init__", _recording_init(cls.__init__, built))
+    train, _, split = digits_small
+    adam, record = unlearning.unlearn("mu", trained_cnn, train, split, **{**TINY, "epochs": 1, "optimizer": "adam"})
+    assert built == ["Adam"] and record.config["optimizer"] == "adam"
+    built.clear()
+    sgd, _ = unlearning.unlearn("mu", trained_cnn, train, split, **{**TINY, "epochs": 1, "optimizer": "sgd"})
+    assert built == ["SGD"]
+    assert not all(torch.equal(a, b) for a, b in zip(_state(adam).values(), _state(sgd).values()))
+
+
+def _recording_init(init, built):
+    def record(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        init(self, *args, **kwargs)
+    return record

@@ -127,8 +127,13 @@ def require_multi_agent(method: str, model: Any) -> None:
 
 # --- optimizer and batches ---
 
-def make_sgd(params: Any, config: UnlearningConfig) -> torch.optim.SGD:
-    """SGD with the resolved lr, momentum and weight decay of ``config``."""
+def make_optimizer(params: Any, config: UnlearningConfig) -> torch.optim.Optimizer:
+    """The optimizer ``config.optimizer`` names, with its resolved lr and weight decay: SGD (also with
+    ``config.momentum``) or Adam (torch's default betas; ``momentum`` applies to SGD only)."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=float(config.lr), weight_decay=float(config.weight_decay or 0.0))
+    if config.optimizer not in (None, "sgd"):
+        raise ValueError(f"UnlearningConfig.optimizer must be 'sgd' or 'adam'; got {config.optimizer!r}.")
     return torch.optim.SGD(params, lr=float(config.lr), momentum=float(config.momentum or 0.0),
                            weight_decay=float(config.weight_decay or 0.0))
 

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from ..config import UnlearningConfig
 from ..data import UnlearningData
-from .common import (UnlearningMethod, UnlearningResult, make_sgd, private_copy, require_standard, run_epochs,
+from .common import (UnlearningMethod, UnlearningResult, make_optimizer, private_copy, require_standard, run_epochs,
                      supervised_epoch)
 
 
@@ -28,7 +28,7 @@ class GradientAscent(UnlearningMethod):
     def run(self, model: Any, data: UnlearningData, config: UnlearningConfig, on_epoch_end: Any = None) -> UnlearningResult:
         require_standard(self.name, model)
         student = private_copy(model, config.device)
-        optimizer = make_sgd(student.parameters(), config)
+        optimizer = make_optimizer(student.parameters(), config)
         record = run_epochs(self, student, optimizer, data, config,
                             lambda epoch: supervised_epoch(student, optimizer, data, data.forget, config, epoch,
                                                            loss_fn=lambda logits, y: -F.cross_entropy(logits, y)),

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from ..config import UnlearningConfig
 from ..data import UnlearningData
-from .common import (UnlearningMethod, UnlearningResult, make_sgd, private_copy, require_standard, run_epochs,
+from .common import (UnlearningMethod, UnlearningResult, make_optimizer, private_copy, require_standard, run_epochs,
                      supervised_epoch)
 
 
@@ -28,7 +28,7 @@ class L1Sparse(UnlearningMethod):
     def run(self, model: Any, data: UnlearningData, config: UnlearningConfig, on_epoch_end: Any = None) -> UnlearningResult:
         require_standard(self.name, model)
         student = private_copy(model, config.device)
-        optimizer = make_sgd(student.parameters(), config)
+        optimizer = make_optimizer(student.parameters(), config)
         epochs = int(config.epochs or 1)
 
         def epoch_fn(epoch: int) -> tuple[float, float, float]:

@@ -7,7 +7,7 @@ from typing import Any
 from ..config import UnlearningConfig
 from ..data import UnlearningData
 from ..interpretable import InterpretableWeights
-from .common import (UnlearningMethod, UnlearningResult, make_sgd, private_copy, require_standard, run_epochs,
+from .common import (UnlearningMethod, UnlearningResult, make_optimizer, private_copy, require_standard, run_epochs,
                      scale_gradients, supervised_epoch)
 
 
@@ -32,7 +32,7 @@ class Mu(UnlearningMethod):
         require_standard(self.name, model)
         weights = InterpretableWeights.compute(model, data, config) if self.interpretable else None
         student = private_copy(model, config.device)
-        optimizer = make_sgd(student.parameters(), config)
+        optimizer = make_optimizer(student.parameters(), config)
 
         def before_step(batch: Any) -> float | None:
             if weights is None:

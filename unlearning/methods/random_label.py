@@ -9,7 +9,7 @@ import torch
 
 from ..config import UnlearningConfig
 from ..data import UnlearningData
-from .common import (UnlearningMethod, UnlearningResult, make_sgd, private_copy, require_standard, run_epochs,
+from .common import (UnlearningMethod, UnlearningResult, make_optimizer, private_copy, require_standard, run_epochs,
                      supervised_epoch)
 
 
@@ -55,7 +55,7 @@ class RandomLabel(UnlearningMethod):
         start = time.perf_counter()
         mask = self.saliency_mask(student, data, config)
         setup = time.perf_counter() - start
-        optimizer = make_sgd(student.parameters(), config)
+        optimizer = make_optimizer(student.parameters(), config)
         both = np.sort(np.concatenate([data.retain, data.forget]))
         labels_for = relabel(random_forget_labels(data, config.seed))
 

@@ -7,7 +7,7 @@ from typing import Any
 from ..config import UnlearningConfig
 from ..data import UnlearningData
 from ..models import is_multi_agent, reinitialize
-from .common import (UnlearningMethod, UnlearningResult, make_sgd, private_copy, require_standard, run_epochs,
+from .common import (UnlearningMethod, UnlearningResult, make_optimizer, private_copy, require_standard, run_epochs,
                      supervised_epoch)
 from .multi_agent import fresh_learner, learner_epoch
 
@@ -43,7 +43,7 @@ class Retrain(UnlearningMethod):
         epochs = config.retrain_epochs if config.retrain_epochs is not None else 25
         config = _with(config, epochs=epochs)
         fresh = reinitialize(private_copy(model, config.device), config.seed)
-        optimizer = make_sgd(fresh.parameters(), config)
+        optimizer = make_optimizer(fresh.parameters(), config)
         record = run_epochs(self, fresh, optimizer, data, config,
                             lambda epoch: supervised_epoch(fresh, optimizer, data, data.retain, config, epoch),
                             on_epoch_end=on_epoch_end)

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from ..config import UnlearningConfig
 from ..data import UnlearningData
-from .common import (UnlearningMethod, UnlearningResult, classifier_step, epoch_batches, make_sgd, private_copy,
+from .common import (UnlearningMethod, UnlearningResult, classifier_step, epoch_batches, make_optimizer, private_copy,
                      require_standard, run_epochs)
 
 
@@ -44,7 +44,7 @@ class Scrub(UnlearningMethod):
         for p in teacher.parameters():
             p.requires_grad_(False)
         student = private_copy(model, config.device)
-        optimizer = make_sgd(student.parameters(), config)
+        optimizer = make_optimizer(student.parameters(), config)
         temperature = config.scrub_kd_temperature
 
         def epoch_fn(epoch: int) -> tuple[float, float, float]:
