@@ -59,7 +59,8 @@ class MethodRun:
     evaluation: dict[str, Any]
     record: dict[str, Any]
     time_reference: str = ""
-    """What ``time_ratio`` divides by: "retrain" / "ma_retrain" time, or "original training (est.)"."""
+    """What ``time_ratio`` divides by: the Retrain of the same model kind ("retrain", "ma_retrain",
+    "ma_lstm_retrain"), or the original's training time x retain share (est.) when there is none."""
 
 
 @dataclass
@@ -299,10 +300,14 @@ def _load_given(kind: str, path: Path, train: ImageDataset, test: ImageDataset, 
     return model, {"epochs": epochs, "train_time_s": float("nan"), "test_accuracy": test_acc, "path": str(path)}
 
 
+#: The gold-standard Retrain of each model kind.
+RETRAINS = ("retrain", "ma_retrain", "ma_lstm_retrain")
+
+
 def _kind_of(method: str) -> str:
     if METHODS[method].model_kind != "ma":
         return "cnn"
-    return "ma_lstm" if method in ("malmu", "malimu") else "ma_gru"
+    return "ma_lstm" if method in ("malmu", "malimu", "ma_lstm_retrain") else "ma_gru"
 
 
 # --- the experiment ---
@@ -422,18 +427,20 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
 
 def _fill_relative(seed_runs: list[tuple[MethodRun, Evaluation]], originals: dict[str, Any],
                    data: UnlearningData) -> None:
-    """Time ratio and Avg. Gap of each run against the Retrain of its model kind in the same seed."""
-    retrains = {("cnn" if run.method == "retrain" else "ma"): evaluation
-                for run, evaluation in seed_runs if run.method in ("retrain", "ma_retrain")}
+    """Time ratio and Avg. Gap of each run against the Retrain of its model kind (CNN, GRU learner, LSTM learner) in
+    the same seed; without one, the time ratio is estimated from the original's training time and Avg. Gap stays
+    unset."""
+    retrains = {_kind_of(run.method): (run.method, evaluation)
+                for run, evaluation in seed_runs if run.method in RETRAINS}
     share = len(data.retain) / len(data.train)
     for run, evaluation in seed_runs:
-        family = "ma" if METHODS[run.method].model_kind == "ma" else "cnn"
-        reference = retrains.get(family)
-        if reference is not None:
+        kind = _kind_of(run.method)
+        if kind in retrains:
+            reference_name, reference = retrains[kind]
             evaluation.avg_gap = gap_to_retrain(evaluation, reference)
             if reference.time_s > 0:
                 evaluation.time_ratio = evaluation.time_s / reference.time_s
-            run.time_reference = "retrain" if family == "cnn" else "ma_retrain"
+            run.time_reference = reference_name
         else:
             info = originals[_kind_of(run.method)][1]
             estimate = info["train_time_s"] * share

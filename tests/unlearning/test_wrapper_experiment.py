@@ -93,3 +93,29 @@ def test_run_experiment_with_given_original(digits_small, trained_cnn, tmp_path)
         run_experiment((train, test), methods=["mu"], out_dir=tmp_path, originals={"resnet": str(path)})
     with pytest.raises(FileNotFoundError):
         run_experiment((train, test), methods=["mu"], out_dir=tmp_path, originals={"cnn": str(tmp_path / "no.pt")})
+
+
+def test_each_model_kind_is_scored_against_its_own_retrain(digits_small):
+    """MALMU/MALIMU (LSTM) against ma_lstm_retrain, MASMU (GRU) against ma_retrain, MU (CNN) against retrain; an
+    LSTM method without an LSTM Retrain gets no Avg. Gap rather than one against the GRU Retrain."""
+    from unlearning.data import UnlearningData
+    from unlearning.experiment import MethodRun, _fill_relative
+    from unlearning.metrics.evaluate import Evaluation
+
+    def run(method, accuracy, time_s):
+        evaluation = Evaluation(*([accuracy] * 14), time_s=time_s)
+        return MethodRun(method, 0, "ma", {}, {}), evaluation
+
+    train, _, split = digits_small
+    data = UnlearningData.from_split(train, split)
+    runs = [run("retrain", 0.9, 10.0), run("mu", 0.8, 1.0), run("ma_retrain", 0.7, 20.0), run("masmu", 0.6, 2.0),
+            run("ma_lstm_retrain", 0.5, 40.0), run("malmu", 0.2, 4.0)]
+    _fill_relative(runs, {}, data)
+    got = {r.method: (r.time_reference, round(e.time_ratio, 6), round(e.avg_gap, 6)) for r, e in runs}
+    assert got["mu"] == ("retrain", 0.1, 0.1)
+    assert got["masmu"] == ("ma_retrain", 0.1, 0.1)
+    assert got["malmu"] == ("ma_lstm_retrain", 0.1, 0.3)
+    alone = [run("ma_retrain", 0.7, 20.0), run("malmu", 0.2, 4.0)]
+    info = {"train_time_s": float("nan")}
+    _fill_relative(alone, {"ma_lstm": (None, info, None), "ma_gru": (None, info, None)}, data)
+    assert np.isnan(alone[1][1].avg_gap) and "no Retrain run of this model kind" in alone[1][0].time_reference

@@ -3,8 +3,9 @@
 Standard classifier ("cnn", any ``nn.Module`` returning logits): ``original``, ``retrain``,
 ``mu``, ``imu`` and the field's baselines ``gradient_ascent``, ``random_label``, ``l1_sparse``,
 ``salun``, ``scrub``. Multi-agent learner ("ma", ``agents.MAReinforce``): ``ma_original``,
-``ma_retrain``, ``masmu``, ``malmu``, ``masimu``, ``malimu``. (``original`` and ``retrain``
-also accept the multi-agent learner; the ``ma_`` names exist so a report has one row per model kind.)
+``ma_retrain``, ``ma_lstm_retrain``, ``masmu``, ``malmu``, ``masimu``, ``malimu``. (``original`` and ``retrain``
+also accept the multi-agent learner; the ``ma_`` names exist so a report has one row per model kind:
+``ma_retrain`` retrains the GRU original, ``ma_lstm_retrain`` the LSTM one.)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .gradient_ascent import GradientAscent
 from .imu import Imu
 from .l1_sparse import L1Sparse
 from .ma_original import MaOriginal
+from .ma_lstm_retrain import MaLstmRetrain
 from .ma_retrain import MaRetrain
 from .malimu import Malimu
 from .malmu import Malmu
@@ -28,12 +30,12 @@ from .scrub import Scrub
 
 METHODS: dict[str, type[UnlearningMethod]] = {cls.name: cls for cls in (
     Original, Retrain, Mu, Imu, GradientAscent, RandomLabel, L1Sparse, Salun, Scrub,
-    MaOriginal, MaRetrain, Masmu, Malmu, Masimu, Malimu)}
+    MaOriginal, MaRetrain, MaLstmRetrain, Masmu, Malmu, Masimu, Malimu)}
 
 PAPER_METHODS = ("retrain", "mu", "imu", "masmu", "malmu", "masimu", "malimu")
 #: Every method in report order: references, the paper's frameworks, then the field's baselines.
-ALL_METHODS = ("original", "retrain", "mu", "imu", "ma_original", "ma_retrain", "masmu", "malmu", "masimu", "malimu",
-               "gradient_ascent", "random_label", "l1_sparse", "salun", "scrub")
+ALL_METHODS = ("original", "retrain", "mu", "imu", "ma_original", "ma_retrain", "ma_lstm_retrain", "masmu", "malmu",
+               "masimu", "malimu", "gradient_ascent", "random_label", "l1_sparse", "salun", "scrub")
 BASELINES = ("gradient_ascent", "random_label", "l1_sparse", "salun", "scrub")
 
 

@@ -15,3 +15,4 @@ class MaRetrain(Retrain):
     def run(self, model, data, config, on_epoch_end=None):  # type: ignore[no-untyped-def]
         require_multi_agent(self.name, model)
         return super().run(model, data, config, on_epoch_end)
+
