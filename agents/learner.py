@@ -48,6 +48,8 @@ CHECKPOINT_FORMAT = "masimu.agents.MAReinforce/1"
 
 #: Called between ``loss.backward()`` and ``optimizer.step()`` with (net, batch_indices): the shared
 #: networks (their ``.grad`` are filled, averaged over ranks under DDP) and the (B,) int64 dataset rows of the batch.
+#: Under DDP each rank passes its own rows: a hook must change the gradients identically on every rank (not as a
+#: function of the rows), or the ranks' weights drift apart.
 GradHook = Callable[[nn.Module, np.ndarray], None]
 #: Called after every epoch with (learner, record); return True to stop training.
 EpochCallback = Callable[["MAReinforce", dict[str, Any]], Any]
@@ -98,6 +100,12 @@ def _check_indices(indices: Any, n: int, name: str) -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(f"{name} must lie in [0, {n}); got range [{idx.min()}, {idx.max()}].")
     return idx
+
+
+def _needs_labels(data: Any, method: str) -> None:
+    if isinstance(data, Tensor):
+        raise TypeError(f"{method} scores against labels, which an image tensor does not have; pass a dataset, e.g. "
+                        "masimu_env.datasets.from_arrays(images, labels).")
 
 
 class MAReinforce:
@@ -200,6 +208,11 @@ class MAReinforce:
         rows = _check_indices(indices, len(train), "indices")
         if rows.size == 0:
             raise ValueError("fit got no training rows: indices is empty.")
+        if val is not None:  # checked now, not after the first epoch has trained
+            self._check_dataset(val, "val")
+            _check_indices(val_indices, len(val), "val_indices")
+        elif val_indices is not None:
+            raise ValueError("val_indices= was given without val=.")
         if self.optimizer is None or reset_optimizer or kind != self._optimizer_kind:
             self.optimizer = self._make_optimizer(kind, lr)
             self._optimizer_kind = kind
@@ -271,13 +284,19 @@ class MAReinforce:
                 if "val_accuracy" in record:
                     line += f" | val acc {record['val_accuracy']:.4f} val loss {record['val_loss']:.4f}"
                 print(line + f" ({record['seconds']:.1f}s)", flush=True)
+            # every callback runs, before the checkpoint, so what it records or changes (e.g. the lr) is saved
+            stops = [bool(cb(self, record)) for cb in callbacks]
+            stop = any(stops) or (max_seconds is not None and time.perf_counter() - start > max_seconds)
             if rank == 0:
                 if checkpoint_path is not None:
                     self.save(checkpoint_path)
                 if metrics_path is not None:
                     self.write_history(metrics_path)
-            stop = any(bool(cb(self, record)) for cb in callbacks)
-            if stop or (max_seconds is not None and time.perf_counter() - start > max_seconds):
+            if world > 1:  # stop together: a rank that went on alone would wait in the next all-reduce forever
+                flag = torch.tensor([float(stop)], device=self.device)
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                stop = bool(flag.item())
+            if stop:
                 break
         result.epochs_done = self.epochs_done
         result.wall_time_s = time.perf_counter() - start
@@ -333,6 +352,10 @@ class MAReinforce:
         if shape is not None and shape != self.image_shape:
             raise ValueError(f"{name} images are {shape} but this model was built for {self.image_shape}; "
                              f"load the dataset with a matching image_size or build a new model.")
+        labels = np.asarray(ds.labels)
+        if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
+            raise ValueError(f"{name} has labels {int(labels.min())}..{int(labels.max())} but this model has "
+                             f"n_classes={self.n_classes}.")
 
     @torch.no_grad()
     def _episodes(self, images: Tensor, labels: Tensor, rows: np.ndarray, generator: torch.Generator) -> dict[str, Tensor]:
@@ -345,7 +368,13 @@ class MAReinforce:
     @torch.no_grad()
     def episode_outputs(self, data: Any, indices: Any = None, batch_size: int = 256) -> dict[str, Tensor]:
         """Per-row evaluation episodes: ``probs`` (n, K) p_bar, ``agent_probs`` (n, N, K), ``reward`` (n,),
-        ``labels`` (n,), ``moves`` (n, T, N). ``data`` is a dataset (rows ``indices``) or a (B, C, H, W) tensor."""
+        ``labels`` (n,), ``moves`` (n, T, N). ``data`` is a dataset (rows ``indices``) or a (B, C, H, W) tensor.
+
+        A dataset row's start corners are a function of its index, so its episode is the same in any subset or
+        batch. A tensor has no labels and no row identity: row i starts at the corners of index i, ``labels`` are
+        -1 and ``reward`` is NaN."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
         if isinstance(data, Tensor):
             if indices is not None:
                 raise ValueError("indices= applies to datasets; slice the image tensor instead.")
@@ -376,7 +405,11 @@ class MAReinforce:
         cfg = self.config
         empty = dict(probs=(0, self.n_classes), agent_probs=(0, cfg.n_agents, self.n_classes), reward=(0,),
                      labels=(0,), moves=(0, cfg.n_steps, cfg.n_agents))
-        return {k: torch.cat(v) if v else torch.zeros(empty[k]) for k, v in chunks.items()}
+        out = {k: torch.cat(v) if v else torch.zeros(empty[k]) for k, v in chunks.items()}
+        if isinstance(data, Tensor):  # played against placeholder labels: nothing label-dependent is meaningful
+            out["labels"] = torch.full_like(out["labels"], -1)
+            out["reward"] = torch.full_like(out["reward"], float("nan"))
+        return out
 
     def predict_proba(self, data: Any, indices: Any = None, batch_size: int = 256) -> np.ndarray:
         """p_bar, the agents' mean class distribution: (n, K) float32 numpy, rows in ``indices`` order."""
@@ -388,6 +421,7 @@ class MAReinforce:
 
     def per_example_loss(self, data: Any, indices: Any = None, batch_size: int = 256) -> dict[str, np.ndarray]:
         """Per-row losses of a dataset: ``loss`` (n,) = -r_tau = L(p_bar - e_i) and ``nll`` (n,) = -log p_bar[i]."""
+        _needs_labels(data, "per_example_loss")
         out = self.episode_outputs(data, indices, batch_size)
         p_true = out["probs"].gather(1, out["labels"][:, None].long()).squeeze(1)
         return dict(loss=(-out["reward"]).numpy(), nll=(-torch.log(p_true.clamp_min(1e-12))).numpy())
@@ -399,6 +433,7 @@ class MAReinforce:
             dict with ``accuracy`` float, ``loss`` float, ``nll`` float, ``per_class_accuracy`` list of K
             floats (None for classes absent from the rows), ``n`` int.
         """
+        _needs_labels(data, "evaluate")
         out = self.episode_outputs(data, indices, batch_size)
         labels = out["labels"].long()
         predicted = out["probs"].argmax(-1)

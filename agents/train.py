@@ -15,7 +15,7 @@ import argparse
 import json
 import time
 import typing
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +43,19 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false; got {text!r}")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except the "None" of the AgentConfig flags (their help names the real default)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None and action.dest in AgentConfig.__dataclass_fields__:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser: run options, then one option per AgentConfig field."""
     parser = argparse.ArgumentParser(prog="masimu train", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=_HelpFormatter)
     run = parser.add_argument_group("run")
     run.add_argument("--dataset", required=True, help=f"dataset name; one of {', '.join(datasets.available())}")
     run.add_argument("--root", default=None, help="folder holding the dataset's native files (not needed for digits)")
@@ -55,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--split-from", default=None,
                      help="make train/test from this one split with np.random.default_rng(0).permutation "
                           "(e.g. 'test' for the MNIST t10k file alone) instead of the train and test splits")
-    run.add_argument("--train-fraction", type=float, default=0.85, help="share of --split-from rows used for training")
+    run.add_argument("--train-fraction", type=float, default=None,
+                     help="share of --split-from rows used for training (only with --split-from; default 0.85)")
     run.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt up to --epochs in total")
     run.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this budget")
     run.add_argument("--no-progress", action="store_true", help="no tqdm bars")
@@ -76,14 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             kind = str
         choices = typing.get_args(hints[f.name]) if typing.get_origin(hints[f.name]) is typing.Literal else None
+        default = f.default if f.default is not MISSING else None
+        text = helps.get(f.name, "").replace("%", "%%")
         cfg_group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
-                               choices=choices, help=helps.get(f.name, ""))
+                               choices=choices, help=f"{text} (default: {default}, or the dataset's default)")
     return parser
 
 
 def load_splits(dataset: str, root: str | None, image_size: int | None, split_from: str | None,
-                train_fraction: float) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+                train_fraction: float | None) -> tuple[Any, Any, np.ndarray, np.ndarray]:
     """(train_ds, test_ds, train_rows, test_rows); with ``split_from`` both are the same dataset."""
+    if split_from is None and train_fraction is not None:
+        raise ValueError("--train-fraction applies only with --split-from (the train and test splits are used as "
+                         "they are otherwise).")
+    train_fraction = 0.85 if train_fraction is None else train_fraction
     kw: dict[str, Any] = {}
     if root is not None:
         kw["root"] = root
@@ -95,6 +111,9 @@ def load_splits(dataset: str, root: str | None, image_size: int | None, split_fr
         ds = datasets.load(dataset, split=split_from, **kw)
         order = np.random.default_rng(0).permutation(len(ds))
         n_train = int(round(train_fraction * len(ds)))
+        if n_train == 0 or n_train == len(ds):
+            raise ValueError(f"--train-fraction {train_fraction} of {len(ds)} images leaves "
+                             f"{'no training' if n_train == 0 else 'no test'} images.")
         return ds, ds, order[:n_train], order[n_train:]
     try:
         train = datasets.load(dataset, split="train", **kw)
@@ -120,6 +139,13 @@ def train_main(argv: list[str] | None = None) -> int:
         checkpoint = out / CHECKPOINT_NAME
         if args.resume and checkpoint.is_file():
             model = MAReinforce.load(checkpoint, device=overrides.get("device"))
+            saved = model.config.to_dict()
+            changed = sorted(k for k, v in overrides.items() if k not in ("epochs", "device") and v != saved[k])
+            if changed:
+                raise ValueError(f"--resume continues {checkpoint} with its saved settings; only --epochs and --device "
+                                 "may change. These flags differ from it: " + ", ".join(
+                                     f"--{k.replace('_', '-')} {overrides[k]!r} (saved: {saved[k]!r})" for k in changed)
+                                 + ". Drop them, or train into a new --out.")
             target = overrides.get("epochs", model.config.epochs)
             remaining = max(target - model.epochs_done, 0)
             if rank == 0:
@@ -139,6 +165,7 @@ def train_main(argv: list[str] | None = None) -> int:
                   max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
         train_seconds = time.perf_counter() - start
         if rank == 0:
+            model.save(checkpoint)  # also when no epoch ran (fit saves after each epoch)
             metrics = model.evaluate(test, indices=test_rows)
             summary = dict(dataset=args.dataset, test_accuracy=metrics["accuracy"], test_loss=metrics["loss"],
                            test_nll=metrics["nll"], per_class_accuracy=metrics["per_class_accuracy"],

@@ -234,6 +234,52 @@ def test_evaluate_and_predict(tiny_config, digits_train, digits_test, few_rows, 
     assert [a is None for a in sub["per_class_accuracy"]].count(False) == 1
 
 
+def test_bad_inputs_are_refused_before_any_training(tiny_config, digits_train, digits_test, few_rows):
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    images, _ = digits_test.get_batch(np.arange(5))
+    for method in (model.evaluate, model.per_example_loss):
+        with pytest.raises(TypeError, match="labels, which an image tensor does not have"):
+            method(images)
+    out = model.episode_outputs(images)
+    assert out["labels"].tolist() == [-1] * 5 and bool(out["reward"].isnan().all())
+    for batch_size in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+            model.predict(digits_test, batch_size=batch_size)
+    start = {k: v.clone() for k, v in model.net.state_dict().items()}
+    with pytest.raises(IndexError, match="val_indices"):
+        model.fit(digits_train, epochs=1, indices=few_rows, val=digits_test, val_indices=[100000], progress=False)
+    with pytest.raises(ValueError, match="val_indices= was given without val="):
+        model.fit(digits_train, epochs=1, indices=few_rows, val_indices=[1], progress=False)
+    five_classes = MAReinforce(tiny_config(), 5, digits_train.image_shape)
+    with pytest.raises(ValueError, match=r"train has labels 0\.\.9 but this model has n_classes=5"):
+        five_classes.fit(digits_train, epochs=1, indices=few_rows, progress=False)
+    assert model.epochs_done == 0 and all(torch.equal(v, start[k]) for k, v in model.net.state_dict().items())
+
+
+def test_every_callback_runs_before_the_checkpoint(tiny_config, digits_train, few_rows, tmp_path):
+    """All callbacks run (not only up to the first that stops), and what they add to the record or change in the
+    optimizer is in the checkpoint and history written after the epoch."""
+    calls = []
+
+    def stop(learner, record):
+        calls.append("stop")
+        return True
+
+    def schedule(learner, record):
+        calls.append("schedule")
+        record["lr_next"] = 1e-4
+        for group in learner.optimizer.param_groups:
+            group["lr"] = 1e-4
+
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    model.fit(digits_train, epochs=3, indices=few_rows, progress=False, callbacks=[stop, schedule],
+              checkpoint_path=tmp_path / "ckpt.pt", metrics_path=tmp_path / "history.json")
+    assert calls == ["stop", "schedule"] and model.epochs_done == 1
+    saved = MAReinforce.load(tmp_path / "ckpt.pt")
+    assert saved.history[-1]["lr_next"] == 1e-4 and saved.optimizer.param_groups[0]["lr"] == 1e-4
+    assert '"lr_next"' in (tmp_path / "history.json").read_text()
+
+
 def test_constructor_checks(tiny_config):
     with pytest.raises(ValueError, match="window"):
         MAReinforce(tiny_config(window=9), 10, (1, 8, 8))

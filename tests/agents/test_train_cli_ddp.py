@@ -45,6 +45,25 @@ def test_train_main_lstm_and_bad_args(tmp_path):
         train_main(["--dataset", "nope", "--out", str(tmp_path / "x")])
 
 
+def test_resume_refuses_changed_settings_and_other_flag_mistakes(tmp_path):
+    out = tmp_path / "run"
+    train_main(["--dataset", "digits", "--epochs", "1", "--out", str(out), "--no-progress", *TINY_ARGS])
+    with pytest.raises(ValueError, match=r"--belief 'lstm' \(saved: 'gru'\), --lr 0.5 \(saved: 0.003\)"):
+        train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--resume", "--lr", "0.5",
+                    "--belief", "lstm"])
+    # the same values as saved are fine
+    assert train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--no-progress", "--resume",
+                       *TINY_ARGS]) == 0
+    with pytest.raises(ValueError, match="--train-fraction applies only with --split-from"):
+        train_main(["--dataset", "digits", "--train-fraction", "0.5", "--out", str(tmp_path / "x")])
+    with pytest.raises(ValueError, match="leaves no test images"):
+        train_main(["--dataset", "digits", "--split-from", "test", "--train-fraction", "0.999",
+                    "--out", str(tmp_path / "y")])
+    fresh = tmp_path / "zero"
+    assert train_main(["--dataset", "digits", "--epochs", "0", "--out", str(fresh), "--no-progress", *TINY_ARGS]) == 0
+    assert MAReinforce.load(fresh / "checkpoint.pt").epochs_done == 0
+
+
 def test_smoke_training_learns_digits(tmp_path):
     """About 300 updates take the agents well above chance (10%) on held-out digits."""
     out = tmp_path / "smoke"
@@ -64,6 +83,32 @@ def test_ddp_two_processes_keep_parameters_identical(tmp_path, tiny_config):
         assert torch.equal(rank0[key], rank1[key]), key
         moved |= not torch.equal(rank0[key], start[key])
     assert moved, "DDP training did not change the parameters"
+
+
+def _stop_worker(rank: int, world_size: int, init_file: str, config: dict, out_dir: str) -> None:
+    import datetime
+
+    from masimu_env import datasets
+
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size,
+                                         timeout=datetime.timedelta(seconds=60))
+    try:
+        torch.set_num_threads(1)
+        model = MAReinforce(config, 10, (1, 8, 8))
+        only_rank0_stops = lambda learner, record: rank == 0  # noqa: E731
+        model.fit(datasets.load("digits", split="train"), epochs=3, indices=list(range(64)), progress=False,
+                  callbacks=[only_rank0_stops])
+        torch.save({"epochs_done": model.epochs_done}, Path(out_dir) / f"rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_ddp_ranks_stop_after_the_same_epoch(tmp_path, tiny_config):
+    """A stop decided on one rank (a callback, or its own clock for max_seconds) stops every rank: a rank that went
+    on alone would wait forever in the next gradient all-reduce."""
+    torch.multiprocessing.spawn(_stop_worker, nprocs=2, join=True,
+                                args=(2, str(tmp_path / "dist_init"), tiny_config().to_dict(), str(tmp_path)))
+    assert [torch.load(tmp_path / f"rank{r}.pt")["epochs_done"] for r in range(2)] == [1, 1]
 
 
 @pytest.mark.slow
