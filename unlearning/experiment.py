@@ -30,7 +30,7 @@ from masimu_env.datasets import ImageDataset
 
 from .config import UnlearningConfig
 from .data import UnlearningData
-from .methods import METHODS, get_method
+from .methods import METHODS, RETRAINS, get_method
 from .methods.common import classifier_step, epoch_batches, make_optimizer
 from .methods.retrain import TRAIN_RECIPE
 from .metrics import evaluate, gap_to_retrain
@@ -239,13 +239,15 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
                    arch: str = "auto") -> tuple[Any, dict[str, Any]]:
     """Load the original of ``kind`` ("cnn", "ma_gru", "ma_lstm") from ``out`` or train and save it there.
 
-    The file name holds the kind, a fingerprint of ``train``, the seed and the epochs, so
-    :func:`run_experiment` and the benchmarks share one cache of originals.
+    The file name holds the kind, a fingerprint of ``train``, the seed, the epochs and (for the learners) a hash of
+    ``agent_overrides``, so :func:`run_experiment` and the benchmarks share one cache of originals.
 
     Returns:
         (model, info) with info's ``epochs``, ``train_time_s``, ``test_accuracy`` and ``path``.
     """
     tag = f"{kind}-{arch}" if kind == "cnn" and arch != "auto" else kind
+    if kind != "cnn" and agent_overrides:  # another learner configuration is another original
+        tag += "-" + hashlib.sha256(repr(sorted(agent_overrides.items())).encode()).hexdigest()[:8]
     path = out / f"{tag}_{_data_fingerprint(train)}_seed{seed}_e{epochs}.pt"
     info_path = path.with_suffix(".json")
     if kind == "cnn":
@@ -298,10 +300,6 @@ def _load_given(kind: str, path: Path, train: ImageDataset, test: ImageDataset, 
         epochs = int(model.epochs_done)
     test_acc = float((predict_proba(model, test, None, device=device).argmax(1) == test.labels).mean())
     return model, {"epochs": epochs, "train_time_s": float("nan"), "test_accuracy": test_acc, "path": str(path)}
-
-
-#: The gold-standard Retrain of each model kind.
-RETRAINS = ("retrain", "ma_retrain", "ma_lstm_retrain")
 
 
 def _kind_of(method: str) -> str:
@@ -363,6 +361,16 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         raise ValueError(f"method_settings names methods not being run: {unknown}; methods: {list(methods)}.")
     if not seeds:
         raise ValueError("seeds is empty; pass at least one seed, e.g. (0,).")
+    for name, value in (("cnn_epochs", cnn_epochs), ("ma_epochs", ma_epochs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
+    for source, values in [("settings", settings or {})] + [(f"method_settings[{m!r}]", v)
+                                                            for m, v in (method_settings or {}).items()]:
+        fixed = sorted(set(values) & {"seed", "device", "checkpoint_dir"})
+        if fixed:
+            raise ValueError(f"{source} sets {fixed}, which run_experiment sets itself (seeds=, device=, out_dir=).")
+    for method in methods:  # every method's settings, validated before any training
+        UnlearningConfig.from_settings(**dict(settings or {}, **(method_settings or {}).get(method, {})))
     if isinstance(dataset, str):
         train = datasets_module.load(dataset, root=root, split="train", image_size=image_size)
         test = datasets_module.load(dataset, root=root, split="test", image_size=image_size)
@@ -373,7 +381,6 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
     out = Path(out_dir)
     (out / "originals").mkdir(parents=True, exist_ok=True)
     base = dict(settings or {})
-    UnlearningConfig.from_settings(**base)  # validate once, before any training
     report: Report | None = None
     bar = tqdm(total=len(seeds) * len(methods), desc=f"unlearning {name}", disable=not progress)
     for seed in seeds:
@@ -386,7 +393,9 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
                              "test": len(test)},
                             settings={"global": base, "per_method": method_settings or {},
                                       "cnn_epochs": cnn_epochs, "ma_epochs": ma_epochs,
-                                      "forget_fraction": forget_fraction, "forget_mode": forget_mode, "arch": arch})
+                                      "forget_fraction": forget_fraction, "forget_mode": forget_mode,
+                                      "forget_classes": None if forget_classes is None else list(forget_classes),
+                                      "agent_overrides": dict(agent_overrides or {}), "arch": arch})
         originals: dict[str, tuple[Any, dict[str, Any], np.ndarray]] = {}
         for kind in sorted({_kind_of(m) for m in methods}):
             epochs = cnn_epochs if kind == "cnn" else ma_epochs

@@ -9,7 +9,7 @@ from masimu_env.datasets import ImageDataset
 
 from .config import UnlearningConfig
 from .data import UnlearningData
-from .methods import UnlearningResult, get_method
+from .methods import RETRAINS, UnlearningResult, get_method
 
 
 def unlearn(method: str, original: Any, dataset: ImageDataset, split: Any, *, test: ImageDataset | None = None,
@@ -27,13 +27,17 @@ def unlearn(method: str, original: Any, dataset: ImageDataset, split: Any, *, te
         on_epoch_end: called with the 1-based epoch after each epoch's checkpoint (an exception
             raised there interrupts the run; rerunning with the same ``checkpoint_dir`` resumes).
         **settings: fields of :class:`UnlearningConfig` (epochs, lr, seed, checkpoint_dir, ...);
-            fields left out take the method's documented defaults.
+            fields left out take the method's documented defaults. The Retrain methods train for
+            ``retrain_epochs``; ``epochs=`` alone raises ValueError for them.
 
     Returns:
         :class:`UnlearningResult` (unpacks as ``model, record``): the unlearned model and a
         :class:`RunRecord` with wall time, epochs and per-epoch loss/accuracy.
     """
     runner = get_method(method)
+    if method in RETRAINS and "epochs" in settings and "retrain_epochs" not in settings:
+        raise ValueError(f"{method!r} trains for retrain_epochs (default: as long as the original), not epochs; "
+                         f"pass retrain_epochs={settings['epochs']!r}.")
     config = UnlearningConfig.from_settings(**settings)
     data = UnlearningData.from_split(dataset, split, test)
     return runner(original, data, config, on_epoch_end)

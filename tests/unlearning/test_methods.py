@@ -279,3 +279,21 @@ def _recording_init(init, built):
         built.append(type(self).__name__)
         init(self, *args, **kwargs)
     return record
+
+
+def test_retrain_refuses_epochs_without_retrain_epochs(digits_small, trained_cnn):
+    """Retrain trains for retrain_epochs; a lone epochs= used to be ignored silently (25 epochs ran)."""
+    train, _, split = digits_small
+    with pytest.raises(ValueError, match="pass retrain_epochs=1"):
+        unlearning.unlearn("retrain", trained_cnn, train, split, epochs=1)
+
+
+def test_multi_agent_methods_refuse_settings_they_cannot_use(digits_small, tiny_gru):
+    """Settings the multi-agent methods would ignore raise instead of being recorded as if used."""
+    train, _, split = digits_small
+    with pytest.raises(ValueError, match=r"'masmu' does not use momentum, weight_decay"):
+        unlearning.unlearn("masmu", tiny_gru, train, split, **{**TINY, "momentum": 0.0, "weight_decay": 0.1})
+    with pytest.raises(ValueError, match=r"'ma_retrain' does not use lr \("):
+        unlearning.unlearn("ma_retrain", tiny_gru, train, split, **{**TINY, "lr": 0.5})
+    _, record = unlearning.unlearn("ma_retrain", tiny_gru, train, split, **TINY)
+    assert record.config["lr"] is None and record.config["optimizer"] is None  # not the CNN recipe's 0.05 / sgd

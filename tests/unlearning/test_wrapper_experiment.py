@@ -119,3 +119,16 @@ def test_each_model_kind_is_scored_against_its_own_retrain(digits_small):
     info = {"train_time_s": float("nan")}
     _fill_relative(alone, {"ma_lstm": (None, info, None), "ma_gru": (None, info, None)}, data)
     assert np.isnan(alone[1][1].avg_gap) and "no Retrain run of this model kind" in alone[1][0].time_reference
+
+
+def test_run_experiment_checks_every_setting_before_training(digits_small, tmp_path):
+    from unlearning.experiment import run_experiment
+
+    train, test, _ = digits_small
+    for kwargs, match in ((dict(method_settings={"mu": {"epoch": 3}}), "Unknown unlearning setting"),
+                          (dict(settings={"seed": 3}), r"settings sets \['seed'\]"),
+                          (dict(method_settings={"mu": {"device": "cpu"}}), r"method_settings\['mu'\] sets"),
+                          (dict(cnn_epochs=-5), "cnn_epochs must be an int >= 1")):
+        with pytest.raises(ValueError, match=match):
+            run_experiment((train, test), methods=["retrain", "mu"], out_dir=tmp_path, progress=False, **kwargs)
+    assert not any((tmp_path / "originals").glob("*.pt")), "an original was trained before the settings were checked"

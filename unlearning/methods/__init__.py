@@ -36,6 +36,8 @@ PAPER_METHODS = ("retrain", "mu", "imu", "masmu", "malmu", "masimu", "malimu")
 #: Every method in report order: references, the paper's frameworks, then the field's baselines.
 ALL_METHODS = ("original", "retrain", "mu", "imu", "ma_original", "ma_retrain", "ma_lstm_retrain", "masmu", "malmu",
                "masimu", "malimu", "gradient_ascent", "random_label", "l1_sparse", "salun", "scrub")
+#: The gold-standard Retrain of each model kind (CNN, GRU learner, LSTM learner).
+RETRAINS = ("retrain", "ma_retrain", "ma_lstm_retrain")
 BASELINES = ("gradient_ascent", "random_label", "l1_sparse", "salun", "scrub")
 
 
@@ -52,5 +54,5 @@ def available() -> list[str]:
     return sorted(METHODS)
 
 
-__all__ = ["ALL_METHODS", "BASELINES", "METHODS", "PAPER_METHODS", "RunRecord", "UnlearningMethod", "UnlearningResult",
+__all__ = ["ALL_METHODS", "BASELINES", "METHODS", "PAPER_METHODS", "RETRAINS", "RunRecord", "UnlearningMethod", "UnlearningResult",
            "available", "get_method"]

@@ -125,6 +125,15 @@ def require_multi_agent(method: str, model: Any) -> None:
                         f"{type(model).__name__}. Use mu/imu/retrain/original or a baseline for a standard classifier.")
 
 
+def refuse_unused(method: str, config: UnlearningConfig, names: tuple[str, ...], why: str) -> None:
+    """Raise ValueError naming the settings among ``names`` that the caller set although ``method`` cannot use them
+    (rather than recording values that never took effect)."""
+    used = [name for name in names if getattr(config, name) is not None]
+    if used:
+        raise ValueError(f"{method!r} does not use {', '.join(used)} ({why}); leave {'it' if len(used) == 1 else 'them'} "
+                         "unset.")
+
+
 # --- optimizer and batches ---
 
 def make_optimizer(params: Any, config: UnlearningConfig) -> torch.optim.Optimizer:

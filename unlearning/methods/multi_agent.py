@@ -21,8 +21,8 @@ from torch import nn
 from ..config import UnlearningConfig
 from ..data import UnlearningData
 from ..interpretable import InterpretableWeights
-from .common import (UnlearningMethod, UnlearningResult, mean_or_nan, private_copy, require_multi_agent,
-                     run_epochs, scale_gradients)
+from .common import (UnlearningMethod, UnlearningResult, mean_or_nan, private_copy, refuse_unused,
+                     require_multi_agent, run_epochs, scale_gradients)
 
 
 def fresh_learner(original: Any, seed: int) -> Any:
@@ -91,6 +91,8 @@ class MultiAgentFineTune(UnlearningMethod):
             raise ValueError(f"{self.name!r} fine-tunes a {self.belief.upper()} multi-agent model but the original "
                              f"has belief={model.config.belief!r}; use "
                              f"{'masmu/masimu' if model.config.belief == 'gru' else 'malmu/malimu'} for it.")
+        refuse_unused(self.name, config, ("momentum", "weight_decay"), "the learner's optimizer: SGD with momentum "
+                      "0.9 or Adam, with the original's AgentConfig.weight_decay")
         weights = InterpretableWeights.compute(model, data, config) if self.interpretable else None
         learner, clip = fine_tune_copy(model, config)
         record = run_epochs(self, learner, None, data, config,

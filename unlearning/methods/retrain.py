@@ -7,8 +7,8 @@ from typing import Any
 from ..config import UnlearningConfig
 from ..data import UnlearningData
 from ..models import is_multi_agent, reinitialize
-from .common import (UnlearningMethod, UnlearningResult, make_optimizer, private_copy, require_standard, run_epochs,
-                     supervised_epoch)
+from .common import (UnlearningMethod, UnlearningResult, make_optimizer, private_copy, refuse_unused, require_standard,
+                     run_epochs, supervised_epoch)
 from .multi_agent import fresh_learner, learner_epoch
 
 #: Training recipe of a standard classifier, shared by Retrain and by training the original
@@ -30,8 +30,14 @@ class Retrain(UnlearningMethod):
     DEFAULTS = TRAIN_RECIPE
     reference = "Retrain on D_r from scratch (paper A.6, Table 4)"
 
+    def defaults(self, model: Any, data: UnlearningData) -> dict[str, Any]:
+        """:data:`TRAIN_RECIPE` for a standard classifier; none for the learner, which trains with its own."""
+        return {} if is_multi_agent(model) else dict(self.DEFAULTS)
+
     def run(self, model: Any, data: UnlearningData, config: UnlearningConfig, on_epoch_end: Any = None) -> UnlearningResult:
         if is_multi_agent(model):
+            refuse_unused(self.name, config, ("lr", "optimizer", "momentum", "weight_decay"),
+                          "the multi-agent Retrain trains a fresh learner with the original's own optimizer and lr")
             epochs = config.retrain_epochs if config.retrain_epochs is not None else int(model.epochs_done)
             config = _with(config, epochs=epochs)
             learner = fresh_learner(model, config.seed)
