@@ -208,6 +208,9 @@ class MAReinforce:
         rows = _check_indices(indices, len(train), "indices")
         if rows.size == 0:
             raise ValueError("fit got no training rows: indices is empty.")
+        if metrics_path is not None and Path(metrics_path).suffix.lower() == ".csv":
+            raise ValueError(f"metrics_path '{metrics_path}' ends in .csv, where the CSV copy would overwrite the JSON "
+                             "history; pass a .json path (the CSV goes next to it).")
         if val is not None:  # checked now, not after the first epoch has trained
             self._check_dataset(val, "val")
             _check_indices(val_indices, len(val), "val_indices")

@@ -27,7 +27,8 @@ PAPER_DEFAULTS: dict[str, dict[str, int]] = {
 
 
 def defaults_for(dataset: str | None = None, image_side: int | None = None) -> dict[str, int]:
-    """Paper defaults for a dataset name, else by image size (<= 32 px: MNIST-like; larger: high-res)."""
+    """Paper defaults for a dataset name, else by image size (<= 16 px: digits; <= 32 px: MNIST-like; larger:
+    high-res)."""
     if dataset in PAPER_DEFAULTS:
         return dict(PAPER_DEFAULTS[dataset])  # type: ignore[index]
     if image_side is not None and image_side <= 16:
@@ -35,6 +36,11 @@ def defaults_for(dataset: str | None = None, image_side: int | None = None) -> d
     if image_side is not None and image_side > 32:
         return dict(PAPER_DEFAULTS["ham10000"])
     return dict(PAPER_DEFAULTS["mnist"])
+
+
+def _is_int(value: Any) -> bool:
+    """A Python or NumPy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -69,9 +75,9 @@ class SimConfig:
     def __post_init__(self) -> None:
         for name in ("n_agents", "n_steps", "window", "stride"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ValueError(f"SimConfig.{name} must be an int >= 1; got {value!r}.")
-        if isinstance(self.message_dim, bool) or not isinstance(self.message_dim, (int, np.integer)) or self.message_dim < 0:
+        if not _is_int(self.message_dim) or self.message_dim < 0:
             raise ValueError(f"SimConfig.message_dim must be an int >= 0; got {self.message_dim!r}.")
         if self.reward_loss not in REWARD_LOSSES:
             raise ValueError(f"SimConfig.reward_loss must be one of {REWARD_LOSSES}; got {self.reward_loss!r}.")
@@ -79,12 +85,14 @@ class SimConfig:
             raise ValueError(f"SimConfig.action_mode must be one of {ACTION_MODES}; got {self.action_mode!r}.")
         if self.render_mode not in RENDER_MODES:
             raise ValueError(f"SimConfig.render_mode must be one of {RENDER_MODES}; got {self.render_mode!r}.")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))
-                                      or not 0 <= self.seed < 2**63):
+        if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed < 2**63):
             raise ValueError(f"SimConfig.seed must be None or an int in [0, 2**63); got {self.seed!r}.")
-        if self.max_cycles is not None and (isinstance(self.max_cycles, bool) or not isinstance(self.max_cycles, (int, np.integer))
-                                            or self.max_cycles < self.n_steps):
-            raise ValueError(f"SimConfig.max_cycles must be an int >= n_steps ({self.n_steps}); got {self.max_cycles!r}.")
+        if self.max_cycles is not None and (not _is_int(self.max_cycles) or self.max_cycles < self.n_steps):
+            raise ValueError(f"SimConfig.max_cycles must be an int >= n_steps ({self.n_steps}); "
+                             f"got {self.max_cycles!r}.")
+        if not isinstance(self.device, (str, torch.device)):
+            raise ValueError(f"SimConfig.device must be a str or torch.device, e.g. 'cpu' or 'cuda:0'; "
+                             f"got {self.device!r}.")
         try:
             torch.device(self.device)
         except (RuntimeError, TypeError) as err:
@@ -111,7 +119,11 @@ class SimConfig:
                 raise ValueError(f"SimConfig.graph {graph!r} is unknown; use one of {GRAPHS} or an (N, N) 0/1 matrix.")
             a.fill_diagonal_(0)
             return a
-        a = torch.as_tensor(np.asarray(graph), dtype=torch.float32)
+        try:
+            a = torch.as_tensor(np.asarray(graph, dtype=np.float32))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"SimConfig.graph must be one of {GRAPHS} or an (N, N) 0/1 matrix; "
+                             f"got {graph!r} ({err}).") from None
         if a.shape != (n, n):
             raise ValueError(f"SimConfig.graph must be ({n}, {n}) for n_agents={n}; got shape {tuple(a.shape)}.")
         if not bool(((a == 0) | (a == 1)).all()):

@@ -8,6 +8,7 @@ fills them in, so the record of a run always holds the values that were really u
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,17 +108,17 @@ class UnlearningConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"UnlearningConfig.{name} must be None or an int >= 0; got {value!r}.")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"UnlearningConfig.lr must be None or > 0; got {self.lr!r}.")
+        if self.lr is not None and not 0 < self.lr < math.inf:
+            raise ValueError(f"UnlearningConfig.lr must be None or a finite number > 0; got {self.lr!r}.")
         for name in ("momentum", "weight_decay"):
             value = getattr(self, name)
-            if value is not None and not value >= 0:
-                raise ValueError(f"UnlearningConfig.{name} must be None or >= 0; got {value!r}.")
+            if value is not None and not 0 <= value < math.inf:
+                raise ValueError(f"UnlearningConfig.{name} must be None or a finite number >= 0; got {value!r}.")
         if not 0.0 < self.salun_threshold <= 1.0:
             raise ValueError(f"UnlearningConfig.salun_threshold must lie in (0, 1]; got {self.salun_threshold!r}.")
         for name in ("scrub_kd_temperature", "l1_gamma", "scrub_gamma", "scrub_alpha"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"UnlearningConfig.{name} must be >= 0; got {getattr(self, name)!r}.")
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ValueError(f"UnlearningConfig.{name} must be a finite number >= 0; got {getattr(self, name)!r}.")
         if self.scrub_kd_temperature == 0:
             raise ValueError("UnlearningConfig.scrub_kd_temperature must be > 0; got 0.")
 

@@ -96,9 +96,9 @@ class MasimuParallelEnv(ParallelEnv):
         self.possible_agents = agent_ids(config.n_agents)
         self.agents: list[str] = []
         channels = self.image_shape[0]
-        self._observation_spaces = {a: env_spaces.observation_space(config, channels, obs_mode)
-                                    for a in self.possible_agents}
-        self._action_spaces = {a: env_spaces.action_space(config, self.n_classes) for a in self.possible_agents}
+        self.observation_spaces = {a: env_spaces.observation_space(config, channels, obs_mode)
+                                   for a in self.possible_agents}
+        self.action_spaces = {a: env_spaces.action_space(config, self.n_classes) for a in self.possible_agents}
         self.state_space = env_spaces.state_space(config, channels)
         self._messages = env_spaces.has_messages(config)
 
@@ -111,13 +111,13 @@ class MasimuParallelEnv(ParallelEnv):
 
     # --- spaces ---
     def observation_space(self, agent: str):
-        return self._observation_spaces[self._known_agent(agent)]
+        return self.observation_spaces[self._known_agent(agent)]
 
     def action_space(self, agent: str):
-        return self._action_spaces[self._known_agent(agent)]
+        return self.action_spaces[self._known_agent(agent)]
 
     def _known_agent(self, agent: str) -> str:
-        if agent not in self._action_spaces:
+        if agent not in self.action_spaces:
             raise ValueError(f"Unknown agent {agent!r}; this env has {self.possible_agents[0]} .. {self.possible_agents[-1]}.")
         return agent
 

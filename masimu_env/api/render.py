@@ -39,7 +39,7 @@ def render_frame(image: Tensor | np.ndarray, path: Tensor | np.ndarray, window: 
     """Draw one frame.
 
     Args:
-        image: (C, H, W) float in [0, 1] (C = 1 grey or 3 RGB; other C show channel 0).
+        image: (C, H, W) float in [0, 1] (C = 1 grey, 3 RGB; C = 2 shows channel 0, C >= 4 the first three).
         path: (t + 1, N, 2) long window corners visited so far; the last row is the current one.
         window: f, the window side in pixels.
         scale: upscaling factor; default :func:`upscale_factor`.

@@ -250,6 +250,8 @@ def test_bad_inputs_are_refused_before_any_training(tiny_config, digits_train, d
         model.fit(digits_train, epochs=1, indices=few_rows, val=digits_test, val_indices=[100000], progress=False)
     with pytest.raises(ValueError, match="val_indices= was given without val="):
         model.fit(digits_train, epochs=1, indices=few_rows, val_indices=[1], progress=False)
+    with pytest.raises(ValueError, match=r"ends in \.csv"):
+        model.fit(digits_train, epochs=1, indices=few_rows, metrics_path="history.csv", progress=False)
     five_classes = MAReinforce(tiny_config(), 5, digits_train.image_shape)
     with pytest.raises(ValueError, match=r"train has labels 0\.\.9 but this model has n_classes=5"):
         five_classes.fit(digits_train, epochs=1, indices=few_rows, progress=False)

@@ -331,3 +331,13 @@ def test_bad_seeds_options_and_split_raise_naming_them(digits):
     assert infos["agent_0"]["image_index"] == 3
     with pytest.raises(ValueError, match="split="):
         masimu_env.parallel_env(digits, split="test")
+
+
+def test_space_dicts_and_config_type_errors(digits):
+    env = masimu_env.parallel_env(digits, seed=0)
+    assert env.observation_spaces["agent_0"] is env.observation_space("agent_0")
+    assert env.action_spaces["agent_1"] is env.action_space("agent_1")
+    with pytest.raises(ValueError, match="SimConfig.device must be a str"):
+        SimConfig(device=123)
+    with pytest.raises(ValueError, match="SimConfig.graph must be one of"):
+        SimConfig(n_agents=2, graph=[["a", "b"], ["c", "d"]])

@@ -86,3 +86,14 @@ def test_evaluate_model_against_itself(digits_small, trained_cnn):
     assert metrics.unlearning_accuracy == pytest.approx(1 - metrics.forget_accuracy)
     assert 0 <= metrics.mia_efficacy <= 1
     assert gap_to_retrain(metrics, metrics) == 0.0
+
+
+def test_non_finite_settings_and_one_fold_are_refused():
+    from unlearning.config import UnlearningConfig
+    from unlearning.metrics.mia import loss_mia
+
+    for name in ("lr", "momentum", "weight_decay", "l1_gamma"):
+        with pytest.raises(ValueError, match=f"UnlearningConfig.{name} must be .*finite"):
+            UnlearningConfig(**{name: float("inf")})
+    with pytest.raises(ValueError, match="folds must be an int >= 2"):
+        loss_mia(np.ones(5), np.zeros(5), folds=1)
