@@ -121,7 +121,8 @@ class AgentConfig:
     policy: Literal["learned", "random"] = "learned"
     """'learned': sample moves from pi (MA-REINFORCE); 'random': uniform random walk, same networks."""
     eval_policy: Literal["greedy", "sample"] = "greedy"
-    """Moves during evaluation: argmax of pi, or sampled with a generator seeded by eval_seed."""
+    """Moves during evaluation: argmax of pi, or sampled with a generator seeded by eval_seed (sampled moves then
+    also depend on how the rows are batched; greedy ones do not)."""
     seed: int = 0
     """Seeds parameter init, shuffling and training rollouts."""
     eval_seed: int = 12345

@@ -62,7 +62,8 @@ class FitResult:
     Attributes:
         history: one dict per epoch run in this call (``epoch``, ``train_loss``, ``train_reward``,
             ``train_accuracy``, ``log_prob``, ``entropy``, ``seconds``, ``elapsed`` and, with ``val``,
-            ``val_accuracy``, ``val_loss``, ``val_nll``).
+            ``val_accuracy``, ``val_loss``, ``val_nll``). Under DDP the ``train_*`` averages are over this
+            rank's shard of the rows.
         epochs_done: total epochs this model has trained (across fits and resumes).
         wall_time_s: seconds spent in this call.
     """

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from masimu_env import datasets
 
@@ -127,6 +128,11 @@ def load_splits(dataset: str, root: str | None, image_size: int | None, split_fr
 def train_main(argv: list[str] | None = None) -> int:
     """Entry point of ``masimu train``; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    checkpoint = Path(args.out) / CHECKPOINT_NAME
+    if args.device is None and args.resume and checkpoint.is_file():
+        # continue on the device family it was trained on; under torchrun every rank then takes its own GPU
+        saved = str(torch.load(checkpoint, map_location="cpu", weights_only=True)["config"]["device"])
+        args.device = "cuda" if saved.startswith("cuda") else saved
     rank, world = init_distributed(device=args.device or "cpu")
     try:
         train, test, train_rows, test_rows = load_splits(args.dataset, args.root, args.image_size, args.split_from,
@@ -136,7 +142,6 @@ def train_main(argv: list[str] | None = None) -> int:
         if "device" in overrides:
             overrides["device"] = rank_device(overrides["device"])
         out = Path(args.out)
-        checkpoint = out / CHECKPOINT_NAME
         if args.resume and checkpoint.is_file():
             model = MAReinforce.load(checkpoint, device=overrides.get("device"))
             saved = model.config.to_dict()
