@@ -297,3 +297,32 @@ def test_multi_agent_methods_refuse_settings_they_cannot_use(digits_small, tiny_
         unlearning.unlearn("ma_retrain", tiny_gru, train, split, **{**TINY, "lr": 0.5})
     _, record = unlearning.unlearn("ma_retrain", tiny_gru, train, split, **TINY)
     assert record.config["lr"] is None and record.config["optimizer"] is None  # not the CNN recipe's 0.05 / sgd
+
+
+def test_salun_mask_frees_exactly_the_threshold_share(digits_small, trained_cnn):
+    """The mask holds exactly round(threshold * n) ones, also when more than half of the gradients tie at the cutoff
+    (here: a layer with no gradient at all, so the cutoff is 0)."""
+    from unlearning.config import UnlearningConfig
+    from unlearning.data import UnlearningData
+    from unlearning.methods.salun import saliency_mask
+
+    class WithDeadLayer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dead = torch.nn.Linear(1000, 1000)  # 1M weights that never get a gradient
+            self.head = torch.nn.Linear(64, 10)
+
+        def forward(self, images):
+            return self.head(images.float().flatten(1) / 255)
+
+    train, _, split = digits_small
+    data = UnlearningData.from_split(train, split)
+    config = UnlearningConfig(salun_threshold=0.5)
+    model = WithDeadLayer()
+    masks = saliency_mask(model, data, config)
+    n = sum(p.numel() for p in model.parameters())
+    assert sum(int(m.sum()) for m in masks) == round(0.5 * n)
+    assert masks[0].sum() < masks[0].numel()  # a >= cutoff test would free every weight here (the cutoff is 0)
+    cnn_masks = saliency_mask(trained_cnn, data, config)
+    grads_free = sum(int(m.sum()) for m in cnn_masks)
+    assert grads_free == round(0.5 * sum(p.numel() for p in trained_cnn.parameters()))

@@ -31,10 +31,13 @@ def saliency_mask(model: torch.nn.Module, data: UnlearningData, config: Unlearni
     grads = [(p.grad.abs() if p.grad is not None else torch.zeros_like(p)) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
     keep = max(1, int(round(flat.numel() * config.salun_threshold)))
-    cutoff = torch.topk(flat, keep, sorted=True).values[-1]
+    # exactly `keep` weights by rank, ties broken by position (SalUn's generate_mask.py ranks with argsort), so
+    # gradients that tie at the cutoff, e.g. many exact zeros, cannot free more than the threshold's share
+    chosen = torch.zeros(flat.numel(), device=flat.device)
+    chosen[torch.argsort(flat, descending=True, stable=True)[:keep]] = 1.0
     model.zero_grad(set_to_none=True)
     model.train()
-    return [(g >= cutoff).float() for g in grads]
+    return [part.reshape(g.shape) for part, g in zip(torch.split(chosen, [g.numel() for g in grads]), grads)]
 
 
 class Salun(RandomLabel):
