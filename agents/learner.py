@@ -461,10 +461,10 @@ class MAReinforce:
         ``weights_only`` loading accepts; NumPy scalar objects it refuses.
         """
         return python_numbers(dict(format=CHECKPOINT_FORMAT, config=self.config.to_dict(), n_classes=self.n_classes,
-                           image_shape=list(self.image_shape), net=self.net.state_dict(),
-                           optimizer=None if self.optimizer is None else self.optimizer.state_dict(),
-                           optimizer_kind=self._optimizer_kind, epochs_done=self.epochs_done,
-                           history=list(self.history)))
+                                   image_shape=list(self.image_shape), net=self.net.state_dict(),
+                                   optimizer=None if self.optimizer is None else self.optimizer.state_dict(),
+                                   optimizer_kind=self._optimizer_kind, epochs_done=self.epochs_done,
+                                   history=list(self.history)))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the checkpoint (networks, optimizer, epoch counter, history, config) to ``path`` atomically."""

@@ -54,5 +54,5 @@ def available() -> list[str]:
     return sorted(METHODS)
 
 
-__all__ = ["ALL_METHODS", "BASELINES", "METHODS", "PAPER_METHODS", "RETRAINS", "RunRecord", "UnlearningMethod", "UnlearningResult",
-           "available", "get_method"]
+__all__ = ["ALL_METHODS", "BASELINES", "METHODS", "PAPER_METHODS", "RETRAINS", "RunRecord", "UnlearningMethod",
+           "UnlearningResult", "available", "get_method"]
