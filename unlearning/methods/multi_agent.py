@@ -69,7 +69,7 @@ class MultiAgentFineTune(UnlearningMethod):
     """Fine-tune a copy of the original learner on D_r episodes (Algorithm 2 without / with I_w).
 
     Defaults (paper §5): SGD; lr 1e-3 for images up to 32 px, 1e-4 above; 2 epochs (the
-    paper's Figure 4 runs 5 against a 25-epoch retrain; our originals train ~10 epochs, so 2
+    paper's Figure 4 runs 5 against a 25-epoch retrain; run_experiment's originals train 10 epochs, so 2
     keeps the same 1:5 ratio). LIME tables for the I_w variants use the original learner and,
     because one learner query costs N agents x T steps, by default 3 retain and 3 forget images per
     class with 32 samples each, averaged per label (paper §3), instead of every image
