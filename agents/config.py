@@ -157,8 +157,10 @@ class AgentConfig:
             raise ValueError("AgentConfig.lr must be > 0.")
         if self.grad_clip is not None and (not isinstance(self.grad_clip, (int, float)) or not self.grad_clip > 0):
             raise ValueError(f"AgentConfig.grad_clip must be a float > 0 or None; got {self.grad_clip!r}.")
-        if not isinstance(self.seed, int) or not isinstance(self.eval_seed, int):
-            raise ValueError(f"AgentConfig.seed and eval_seed must be ints; got {self.seed!r}, {self.eval_seed!r}.")
+        for name in ("seed", "eval_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**63:
+                raise ValueError(f"AgentConfig.{name} must be an int in [0, 2**63); got {value!r}.")
         self.sim_config  # validates the environment fields (graph, reward_loss, device)
 
     @property

@@ -268,7 +268,7 @@ class MAReinforce:
                 for key in totals:
                     totals[key] += stats[key] * len(batch_rows)
                 n_seen += len(batch_rows)
-                bar.set_postfix(acc=f"{stats['accuracy']:.3f}", r=f"{stats['reward']:.3f}")
+                bar.set_postfix(acc=f"{stats['accuracy']:.3f}", r=f"{stats['reward']:.3f}", refresh=False)
             bar.close()
             self.epochs_done += 1
             record: dict[str, Any] = {"epoch": self.epochs_done}
@@ -497,5 +497,12 @@ class MAReinforce:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"No checkpoint at '{path}'; pass the file written by MAReinforce.save().")
-        state = torch.load(path, map_location=device or "cpu", weights_only=True)
-        return cls.from_state_dict(state, device=device)
+        try:
+            state = torch.load(path, map_location=device or "cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - torch raises several types for files that are not checkpoints
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"'{path}' is not a checkpoint written by MAReinforce.save() ({first})") from None
+        try:
+            return cls.from_state_dict(state, device=device)
+        except ValueError as err:
+            raise ValueError(f"'{path}': {err}") from None

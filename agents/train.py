@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 import typing
 from dataclasses import MISSING, fields
@@ -125,10 +126,41 @@ def load_splits(dataset: str, root: str | None, image_size: int | None, split_fr
     return train, test, np.arange(len(train)), np.arange(len(test))
 
 
+def _check_run_args(args: argparse.Namespace) -> None:
+    """Errors naming the flag, before any data is loaded or any epoch trained."""
+    if args.max_minutes is not None and not 0 < args.max_minutes < math.inf:
+        raise ValueError(f"--max-minutes must be a finite number > 0; got {args.max_minutes}.")
+    if args.device is not None:
+        try:
+            device = torch.device(args.device)
+        except RuntimeError as err:
+            raise ValueError(f"--device {args.device!r} is not a torch device: {err}") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"--device {args.device!r}: CUDA is not available on this machine.")
+    if args.graph is not None and args.graph.lstrip().startswith("["):
+        try:
+            args.graph = json.loads(args.graph)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--graph {args.graph!r} is neither a graph name nor a JSON list of lists: {err}") from None
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {args.out} is a file, not a folder.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {args.out} cannot be created: {err}") from None
+
+
 def train_main(argv: list[str] | None = None) -> int:
     """Entry point of ``masimu train``; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    _check_run_args(args)
     checkpoint = Path(args.out) / CHECKPOINT_NAME
+    if checkpoint.is_file() and not args.resume:
+        raise ValueError(f"--out {args.out} already holds a trained model ({checkpoint}); pass --resume to continue "
+                         "it, or choose another --out.")
+    if args.resume and not checkpoint.is_file():
+        print(f"--resume: no {checkpoint} yet, so training starts from scratch", flush=True)
     if args.device is None and args.resume and checkpoint.is_file():
         # continue on the device family it was trained on; under torchrun every rank then takes its own GPU
         saved = str(torch.load(checkpoint, map_location="cpu", weights_only=True)["config"]["device"])
@@ -186,5 +218,9 @@ def train_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(train_main())
+if __name__ == "__main__":  # e.g. torchrun ... -m agents.train: the masimu CLI's one-line errors and --debug
+    import sys
+
+    from unlearning.cli import main
+
+    raise SystemExit(main(["train", *sys.argv[1:]]))

@@ -1,6 +1,6 @@
 """The ``masimu`` command line: datasets, train, unlearn, render.
 
-Errors are printed as one line (no traceback) unless ``--debug`` is given.
+Errors are printed as one line (no traceback) unless ``--debug`` is given (or ``MASIMU_DEBUG=1`` is set).
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def build_unlearn_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/unlearn", help="output folder")
     p.add_argument("--forget-fraction", type=float, default=0.1)
     p.add_argument("--forget-mode", choices=("random", "class"), default="random")
-    p.add_argument("--forget-classes", nargs="*", default=None, help="class ids or names (with --forget-mode class)")
+    p.add_argument("--forget-classes", nargs="*", default=None,
+                   help="class names, or label indices where no class has that name (with --forget-mode class)")
     p.add_argument("--cnn-epochs", type=int, default=None, help="epochs of the original standard classifier")
     p.add_argument("--ma-epochs", type=int, default=None,
                    help=f"epochs of the original multi-agent models (default: {MA_EPOCHS_DEFAULT} on digits, where "
@@ -117,7 +118,7 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
         extra["originals"] = originals
     forget_classes = None
     if args.forget_classes:
-        forget_classes = [int(c) if c.isdigit() else c for c in args.forget_classes]
+        forget_classes = list(args.forget_classes)  # names first, then label indices (retain_forget_split)
     started = time.perf_counter()
     report = run_experiment(args.dataset, methods=args.methods, seeds=range(args.seeds), out_dir=args.out,
                             root=args.root, image_size=args.image_size, forget_fraction=args.forget_fraction,
@@ -135,7 +136,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from masimu_env.api.render import save_episode_gif
 
     if not args.checkpoint:
-        env = masimu_env.parallel_env(args.dataset, root=args.root, split=args.split, render_mode="rgb_array")
+        env = masimu_env.parallel_env(args.dataset, root=args.root, split=args.split, image_size=args.image_size,
+                                      render_mode="rgb_array")
         path = save_episode_gif(env, args.out, seed=args.seed)
         print(f"wrote {path} (random policy)")
         return 0
@@ -144,7 +146,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     model = MAReinforce.load(args.checkpoint)
     config = model.config.sim_config.replace(render_mode="rgb_array")
-    env = masimu_env.parallel_env(args.dataset, root=args.root, split=args.split, config=config)
+    env = masimu_env.parallel_env(args.dataset, root=args.root, split=args.split, image_size=args.image_size,
+                                  config=config)
+    if tuple(env.image_shape) != tuple(model.image_shape):
+        raise ValueError(f"--checkpoint {args.checkpoint} was trained on {tuple(model.image_shape)} images, but "
+                         f"--dataset {args.dataset} gives {tuple(env.image_shape)}; pass --image-size (or the "
+                         "dataset it was trained on).")
     agent_policy = PettingZooPolicy(model.net, mode="greedy")
 
     def policy(observations: dict) -> dict:
@@ -170,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="digits")
     p.add_argument("--root", default=None)
     p.add_argument("--split", default="test")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="resize the images to this side (as the checkpoint's model was trained; default: native, "
+                        "HAM10000 64)")
     p.add_argument("--checkpoint", default=None,
                    help="MAReinforce checkpoint (e.g. from `masimu train`); a random policy when omitted")
     p.add_argument("--seed", type=int, default=0)
@@ -180,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``masimu`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv or bool(os.environ.get("MASIMU_DEBUG"))
+    debug = "--debug" in argv or os.environ.get("MASIMU_DEBUG", "").lower() not in ("", "0", "false", "no")
     argv_wo_debug = [a for a in argv if a != "--debug"]
     try:
         if argv_wo_debug and argv_wo_debug[0] in ("train", "unlearn"):

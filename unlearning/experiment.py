@@ -285,18 +285,34 @@ def _load_given(kind: str, path: Path, train: ImageDataset, test: ImageDataset, 
     if kind == "cnn":
         model = make_classifier(train.image_shape, train.num_classes, arch=arch)
         try:
-            model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+            state = torch.load(path, map_location=device, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - torch raises several types for files that are not state dicts
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"originals['cnn'] '{path}' is not a saved state dict ({first})") from None
+        if not isinstance(state, dict) or "format" in state:
+            raise ValueError(f"originals['cnn'] '{path}' is not a classifier's state dict (a learner checkpoint? "
+                             "pass it as ma_gru= or ma_lstm=).")
+        try:
+            model.load_state_dict(state)
         except RuntimeError as err:
+            first = str(err).strip().splitlines()[0]
             raise ValueError(f"originals['cnn'] '{path}' does not fit make_classifier({train.image_shape}, "
-                             f"{train.num_classes}, arch={arch!r}): {err}") from None
+                             f"{train.num_classes}, arch={arch!r}): {first}") from None
         model = model.to(device).eval()
         epochs = None
     else:
         from agents import MAReinforce
 
-        model = MAReinforce.load(path, device=device)
+        try:
+            model = MAReinforce.load(path, device=device)
+        except ValueError as err:
+            raise ValueError(f"originals[{kind!r}]: {err}") from None
         if model.config.belief != kind.split("_")[1]:
             raise ValueError(f"originals[{kind!r}] '{path}' has belief={model.config.belief!r}.")
+        if tuple(model.image_shape) != tuple(train.image_shape) or model.n_classes != train.num_classes:
+            raise ValueError(f"originals[{kind!r}] '{path}' was trained on {tuple(model.image_shape)} images with "
+                             f"{model.n_classes} classes; this data has {tuple(train.image_shape)} and "
+                             f"{train.num_classes}.")
         epochs = int(model.epochs_done)
     test_acc = float((predict_proba(model, test, None, device=device).argmax(1) == test.labels).mean())
     return model, {"epochs": epochs, "train_time_s": float("nan"), "test_accuracy": test_acc, "path": str(path)}
@@ -378,6 +394,11 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
     else:
         train, test = dataset
         name = train.name
+    unused = sorted(set(given) - {_kind_of(m) for m in methods})
+    if unused:
+        raise ValueError(f"originals given for {unused}, which none of the methods {list(methods)} uses.")
+    # the given originals serve every seed: loaded and checked once, before anything trains
+    loaded = {kind: _load_given(kind, path, train, test, arch, device) for kind, path in given.items()}
     out = Path(out_dir)
     (out / "originals").mkdir(parents=True, exist_ok=True)
     base = dict(settings or {})
@@ -400,8 +421,8 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         for kind in sorted({_kind_of(m) for m in methods}):
             epochs = cnn_epochs if kind == "cnn" else ma_epochs
             bar.set_postfix_str(f"seed {seed}: training original {kind}")
-            if kind in given:
-                model, info = _load_given(kind, given[kind], train, test, arch, device)
+            if kind in loaded:
+                model, info = loaded[kind]
             else:
                 model, info = original_model(kind, train, test, seed, epochs, out / "originals", device,
                                               progress=False, agent_overrides=agent_overrides or {}, arch=arch)

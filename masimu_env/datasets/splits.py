@@ -266,8 +266,10 @@ def _class_indices(ds: "ImageDataset", forget_classes: Sequence[int | str]) -> l
             if not 0 <= int(c) < ds.num_classes:
                 raise ValueError(f"forget_classes entry {c} out of range [0, {ds.num_classes}) for {ds.name!r}.")
             out.append(int(c))
-        elif isinstance(c, str) and c in ds.classes:
+        elif isinstance(c, str) and c in ds.classes:  # a class name first: folder classes may be named "1", "10"
             out.append(ds.classes.index(c))
+        elif isinstance(c, str) and c.isdigit() and int(c) < ds.num_classes:  # else digits are a label index
+            out.append(int(c))
         else:
             raise ValueError(f"forget_classes entry {c!r} is not a class of {ds.name!r}; classes: {', '.join(ds.classes)}.")
     if len(set(out)) != len(out):
@@ -291,7 +293,8 @@ def retain_forget_split(
             with ``forget_classes=None``: ``max(1, round(num_classes * forget_fraction))`` classes are
             drawn at random.
         mode: "random" (a random share of the samples) or "class" (every sample of ``forget_classes``).
-        forget_classes: class names or label ints, "class" mode only.
+        forget_classes: class names or label ints, "class" mode only. A string is a class name when one is
+            spelled so, else (all digits) a label index.
         seed: seed of the draw.
 
     Returns:

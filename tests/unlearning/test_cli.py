@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ def test_render_writes_a_gif(tmp_path: Path) -> None:
     assert (tmp_path / "ep.gif").read_bytes()[:3] == b"GIF"
 
 
-def test_train_then_render_the_trained_policy(tmp_path: Path) -> None:
+def test_train_then_render_the_trained_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     assert main(["train", "--dataset", "digits", "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -70,3 +71,37 @@ def test_train_then_render_the_trained_policy(tmp_path: Path) -> None:
     gif = tmp_path / "trained.gif"
     assert main(["render", "--checkpoint", str(out / "checkpoint.pt"), "--out", str(gif)]) == 0
     assert gif.read_bytes()[:3] == b"GIF"
+    # mistakes around an existing model: one line naming the flag or file, nothing overwritten
+    before = (out / "checkpoint.pt").read_bytes()
+    checks = [(["train", "--dataset", "digits", "--epochs", "1", "--out", str(out)], "already holds a trained model"),
+              (["render", "--checkpoint", str(out / "checkpoint.pt"), "--image-size", "16", "--out", str(gif)],
+               r"trained on \(1, 8, 8\) images.*--image-size"),
+              (["render", "--checkpoint", str(out / "metrics.json"), "--out", str(gif)],
+               "metrics.json' is not a checkpoint written by MAReinforce.save"),
+              (["unlearn", "--methods", "retrain", "--original", f"cnn={out / 'checkpoint.pt'}", "--out",
+                str(tmp_path / "u"), "--no-progress"], "not a classifier's state dict"),
+              (["unlearn", "--methods", "retrain", "--original", f"ma_gru={out / 'checkpoint.pt'}", "--out",
+                str(tmp_path / "u"), "--no-progress"], r"originals given for \['ma_gru'\]")]
+    for argv, match in checks:
+        assert main(argv) == 1
+        assert re.search(match, capsys.readouterr().err)
+    assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_train_checks_run_flags_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_text("x")
+    for flags, match in ((["--out", str(tmp_path / "afile")], "--out .*afile is a file"),
+                         (["--max-minutes", "-5"], "--max-minutes must be a finite number > 0"),
+                         (["--device", "bogus"], "--device 'bogus' is not a torch device"),
+                         (["--seed", "-1"], r"AgentConfig.seed must be an int in \[0, 2\*\*63\)"),
+                         (["--graph", "[[0, 1"], "--graph .* is neither a graph name nor a JSON list")):
+        argv = ["train", "--dataset", "digits", "--epochs", "1", "--no-progress", *flags]
+        if "--out" not in flags:
+            argv += ["--out", str(tmp_path / "run")]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert re.search(match, err) and "epoch 1" not in err
+    assert main(["train", "--dataset", "digits", "--epochs", "1", "--no-progress", "--n-agents", "3",
+                 "--graph", "[[0, 1, 0], [1, 0, 1], [0, 1, 0]]", "--out", str(tmp_path / "line")]) == 0
+    assert json.loads((tmp_path / "line" / "metrics.json").read_text())["config"]["graph"] == [[0, 1, 0], [1, 0, 1],
+                                                                                            [0, 1, 0]]

@@ -181,3 +181,15 @@ def test_equality_compares_contents():
     ds = grouped_dataset()
     assert retain_forget_split(ds, seed=1) == retain_forget_split(ds, seed=1)
     assert retain_forget_split(ds, seed=1) != retain_forget_split(ds, seed=2)
+
+
+def test_class_strings_are_names_first_then_label_indices():
+    """A folder dataset whose classes are named "1", "10", "2" (sorted as text): "1" is the class named "1"
+    (label 0), not label 1 (the class named "10"); "cloud"-style names and bare indices keep working."""
+    from masimu_env.datasets import from_arrays
+
+    ds = from_arrays(np.zeros((6, 4, 4), dtype=np.uint8), [0, 0, 1, 1, 2, 2], classes=["1", "10", "2"])
+    assert ds.labels[retain_forget_split(ds, mode="class", forget_classes=["1"]).forget].tolist() == [0, 0]
+    assert ds.labels[retain_forget_split(ds, mode="class", forget_classes=["10"]).forget].tolist() == [1, 1]
+    named = from_arrays(np.zeros((4, 4, 4), dtype=np.uint8), [0, 0, 1, 1], classes=["cat", "dog"])
+    assert named.labels[retain_forget_split(named, mode="class", forget_classes=["1"]).forget].tolist() == [1, 1]
