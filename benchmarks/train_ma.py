@@ -302,6 +302,28 @@ def load_bound_model(path: str, config: AgentConfig) -> MAReinforce:
     return model
 
 
+def parse_set(item: str) -> tuple[str, Any]:
+    """``FIELD=VALUE`` of ``--set`` as (field, value): none -> None, true/false -> bool, numbers and JSON lists as
+    such, anything else the string itself (``masimu train``'s flags read values the same way)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key or not value:
+        raise ValueError(f"--set {item!r}: expected FIELD=VALUE, e.g. --set lr=0.002.")
+    if key not in AgentConfig.__dataclass_fields__:
+        raise ValueError(f"--set {item!r}: {key!r} is not an AgentConfig field; fields: "
+                         f"{', '.join(AgentConfig.__dataclass_fields__)}.")
+    lowered = value.lower()
+    if lowered == "none":
+        return key, None
+    if lowered in ("true", "false"):
+        return key, lowered == "true"
+    if value[:1] in "0123456789-.[{":
+        try:
+            return key, json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--set {item!r}: {value!r} is not a number or JSON list ({err}).") from None
+    return key, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", action="append", choices=PARTS, help="which part(s) to run; repeatable")
@@ -330,13 +352,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="save each trained learner to DIR/PART-POLICY.pt (e.g. for --bound-model)")
     parser.add_argument("--verbose", action="store_true", help="print every epoch")
     args = parser.parse_args(argv)
+    parts = args.part or ["digits"]
+    if (args.bound_policy or args.bound_model) and "bound" not in parts:
+        parser.error("--bound-policy and --bound-model apply only to --part bound.")
+    if "speed" in parts and (args.cosine or args.save or args.reach is not None or args.policy != "both"):
+        parser.error("--part speed times two epochs of the GRU and the LSTM learner; --cosine, --save, --reach and "
+                     "--policy do not apply to it (run it on its own).")
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        parser.error(f"--json {args.json}: its folder does not exist.")
     torch.set_num_threads(args.threads)
     overrides: dict[str, Any] = {"belief": args.belief}
     for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tfn" and value not in ("none",) else value
+        try:
+            key, value = parse_set(item)
+        except ValueError as err:
+            parser.error(str(err))
+        overrides[key] = value
     results: list[dict[str, Any]] = []
-    for part in args.part or ["digits"]:
+    for part in parts:
         if args.minutes is None and args.epochs is not None:
             budget = None  # an epoch budget alone: no time limit
         else:
@@ -361,8 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = np.random.default_rng(0).permutation(len(ds))
             n_train = int(0.8 * len(rows))
             config = AgentConfig.for_dataset("ham10000", batch_size=16, **overrides)
-            results.append(run_learner("ham10000", config, ds, rows[:n_train], ds, rows[n_train:], budget, epochs,
-                                       None, args.verbose))
+            results += learned_vs_random("ham10000", config, ds, rows[:n_train], ds, rows[n_train:], part_args)
         elif part == "speed":
             ds, train_rows, test_rows = mnist_split()
             for belief in ("gru", "lstm"):

@@ -22,6 +22,8 @@ def main() -> None:
     parser.add_argument("--out", default="quickstart_frame.png")
     parser.add_argument("--gif", default=None, help="also write an episode GIF here")
     args = parser.parse_args()
+    if args.episodes < 1:
+        parser.error(f"--episodes must be >= 1; got {args.episodes}.")
 
     env = masimu_env.parallel_env(args.dataset, root=args.root, render_mode="rgb_array")
     print(f"{env.config.n_agents} agents, {env.config.n_steps} steps, window {env.config.window}, "

@@ -132,3 +132,26 @@ def test_run_learner_reports_the_training_rows_scored_like_the_test_rows(train_m
     assert f"train rows {result['train_accuracy']:.4f}" in capsys.readouterr().out
     saved = MAReinforce.load(tmp_path / "digits-learned.pt")  # --save
     np.testing.assert_array_equal(saved.predict(test, test_rows), again.predict(test, test_rows))
+
+
+def test_set_values_parse_like_the_cli_and_bad_ones_are_named(train_ma):
+    parse = train_ma.parse_set
+    assert parse("lr=0.002") == ("lr", 0.002) and parse("grad_clip=none") == ("grad_clip", None)
+    assert parse("detach_policy_input=False") == ("detach_policy_input", False)
+    assert parse("graph=[[0,1],[1,0]]") == ("graph", [[0, 1], [1, 0]]) and parse("belief=lstm") == ("belief", "lstm")
+    for item, match in (("lr", "expected FIELD=VALUE"), ("lr=", "expected FIELD=VALUE"),
+                        ("learning_rate=0.1", "not an AgentConfig field"), ("lr=1e-3x", "not a number")):
+        with pytest.raises(ValueError, match=match):
+            parse(item)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--set", "nope=1"], "not an AgentConfig field"),
+    (["--bound-model", "x.pt"], "apply only to --part bound"),
+    (["--part", "speed", "--cosine"], "--part speed times two epochs"),
+    (["--json", "/no/such/folder/x.json"], "its folder does not exist"),
+])
+def test_flags_a_part_would_ignore_are_refused_before_training(train_ma, argv, match, capsys):
+    with pytest.raises(SystemExit):
+        train_ma.main(argv)
+    assert match in capsys.readouterr().err
