@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from masimu_env import datasets
+from masimu_env.config import check_device
 
 from .config import AgentConfig, field_help
 from .ddp import cleanup_distributed, init_distributed, rank_device
@@ -131,12 +132,7 @@ def _check_run_args(args: argparse.Namespace) -> None:
     if args.max_minutes is not None and not 0 < args.max_minutes < math.inf:
         raise ValueError(f"--max-minutes must be a finite number > 0; got {args.max_minutes}.")
     if args.device is not None:
-        try:
-            device = torch.device(args.device)
-        except RuntimeError as err:
-            raise ValueError(f"--device {args.device!r} is not a torch device: {err}") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"--device {args.device!r}: CUDA is not available on this machine.")
+        check_device(args.device, "--device")
     if args.graph is not None and args.graph.lstrip().startswith("["):
         try:
             args.graph = json.loads(args.graph)

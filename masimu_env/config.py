@@ -146,6 +146,18 @@ class SimConfig:
         return cls(**{**defaults_for(dataset, image_side), **overrides})
 
 
+def check_device(device: Any, what: str = "device") -> None:
+    """Raise ValueError naming ``what`` unless ``device`` names a torch device this machine can use."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{what} {device!r} is not a torch device: {err}") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{what} {device!r}: CUDA is not available on this machine.")
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{what} {device!r}: use cpu or cuda.")
+
+
 def check_fits(config: SimConfig, image_shape: Sequence[int]) -> None:
     """Raise ValueError when the window does not fit the (C, H, W) images."""
     _, h, w = image_shape

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
@@ -57,7 +58,9 @@ def build_unlearn_parser() -> argparse.ArgumentParser:
                         "see `python -c 'import unlearning; print(unlearning.available())'`)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds (0..K-1); the table shows mean ± std")
     p.add_argument("--out", default="runs/unlearn", help="output folder")
-    p.add_argument("--forget-fraction", type=float, default=0.1)
+    p.add_argument("--forget-fraction", type=float, default=None,
+                   help="share of the training images to forget (random mode) or of the classes to draw (class "
+                        "mode without --forget-classes); default 0.1")
     p.add_argument("--forget-mode", choices=("random", "class"), default="random")
     p.add_argument("--forget-classes", nargs="*", default=None,
                    help="class names, or label indices where no class has that name (with --forget-mode class)")
@@ -93,6 +96,7 @@ def set_threads(threads: int | None, dataset: str) -> None:
 
 
 def _cmd_unlearn(argv: Sequence[str]) -> int:
+    from masimu_env.config import check_device
     from unlearning.experiment import run_experiment
 
     args = build_unlearn_parser().parse_args(list(argv))
@@ -119,9 +123,16 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
     forget_classes = None
     if args.forget_classes:
         forget_classes = list(args.forget_classes)  # names first, then label indices (retain_forget_split)
+        if args.forget_fraction is not None:
+            raise ValueError("--forget-fraction and --forget-classes exclude each other: the named classes are "
+                             "forgotten whole.")
+    if len(set(args.methods)) != len(args.methods):
+        raise ValueError(f"--methods names a method twice: {' '.join(args.methods)}.")
+    check_device(args.device, "--device")
     started = time.perf_counter()
     report = run_experiment(args.dataset, methods=args.methods, seeds=range(args.seeds), out_dir=args.out,
-                            root=args.root, image_size=args.image_size, forget_fraction=args.forget_fraction,
+                            root=args.root, image_size=args.image_size,
+                            forget_fraction=0.1 if args.forget_fraction is None else args.forget_fraction,
                             forget_mode=args.forget_mode, forget_classes=forget_classes, device=args.device,
                             progress=not args.no_progress, **extra)
     print()
@@ -134,6 +145,9 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     import masimu_env
     from masimu_env.api.render import save_episode_gif
+
+    if Path(args.out).suffix.lower() != ".gif":
+        raise ValueError(f"--out {args.out}: render writes a GIF; give the file a .gif name.")
 
     if not args.checkpoint:
         env = masimu_env.parallel_env(args.dataset, root=args.root, split=args.split, image_size=args.image_size,

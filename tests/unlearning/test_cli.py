@@ -105,3 +105,18 @@ def test_train_checks_run_flags_before_training(tmp_path: Path, capsys: pytest.C
                  "--graph", "[[0, 1, 0], [1, 0, 1], [0, 1, 0]]", "--out", str(tmp_path / "line")]) == 0
     assert json.loads((tmp_path / "line" / "metrics.json").read_text())["config"]["graph"] == [[0, 1, 0], [1, 0, 1],
                                                                                             [0, 1, 0]]
+
+
+def test_unlearn_flag_mistakes_are_one_line_before_any_training(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["unlearn", "--out", str(tmp_path / "u"), "--no-progress"]
+    for flags, match in ((["--forget-mode", "class", "--forget-classes", "3", "--forget-fraction", "0.5"],
+                          "--forget-fraction and --forget-classes exclude each other"),
+                         (["--methods", "retrain", "retrain"], "names a method twice"),
+                         (["--device", "bogus"], "--device 'bogus' is not a torch device"),
+                         (["--device", "meta"], "use cpu or cuda")):
+        assert main([*base, *flags]) == 1
+        assert match in capsys.readouterr().err
+    assert not any((tmp_path / "u").glob("originals/*.pt"))
+    assert main(["render", "--out", str(tmp_path / "episode.png")]) == 1
+    assert "give the file a .gif name" in capsys.readouterr().err
