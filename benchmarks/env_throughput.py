@@ -149,6 +149,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="time budget per measurement")
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
+    for name, value in (("--threads", args.threads), ("--seconds", args.seconds), ("--batch-size", args.batch_size)):
+        if not value > 0:
+            parser.error(f"{name} must be > 0; got {value}.")
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, load average {load:.1f}")

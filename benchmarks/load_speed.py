@@ -78,6 +78,11 @@ def main() -> None:
     if root is None:
         parser.error("pass --root or set MASIMU_REAL_DATA / MASIMU_DATA to the folder holding resisc45/ and ham10000/")
     root = Path(root)
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be >= 1; got {args.batch_size}.")
+    bad = [s for s in args.sizes if s != "native" and not (s.isdigit() and int(s) > 0)]
+    if bad:
+        parser.error(f"--sizes takes 'native' and/or positive ints; got {bad}.")
     sizes = [None if s == "native" else int(s) for s in args.sizes]
     print(f"# masimu dataset load speed, images/s ({platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, batch {args.batch_size})")

@@ -98,7 +98,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
 
     torch.set_num_threads(args.threads)
 
-    import ray
+    try:
+        import ray
+    except ModuleNotFoundError:
+        parser.error("needs Ray RLlib: pip install -e '.[rllib]' (in its own virtual environment; see the docstring).")
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
