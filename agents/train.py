@@ -32,6 +32,7 @@ from .learner import MAReinforce
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
+DATA_NAME = "data.json"  # the data options of a run, which --resume must keep
 
 
 def _parse_optional_float(text: str) -> float | None:
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset", required=True, help=f"dataset name; one of {', '.join(datasets.available())}")
     run.add_argument("--root", default=None, help="folder holding the dataset's native files (not needed for digits)")
     run.add_argument("--image-size", type=int, default=None, help="resize images to this side (high-res datasets)")
-    run.add_argument("--out", default="runs/train", help="folder for checkpoint.pt, metrics.json and history.{json,csv}")
+    run.add_argument("--out", default="runs/train",
+                     help="folder for checkpoint.pt, metrics.json, history.{json,csv} and data.json")
     run.add_argument("--split-from", default=None,
                      help="make train/test from this one split with np.random.default_rng(0).permutation "
                           "(e.g. 'test' for the MNIST t10k file alone) instead of the train and test splits")
@@ -170,7 +172,18 @@ def train_main(argv: list[str] | None = None) -> int:
         if "device" in overrides:
             overrides["device"] = rank_device(overrides["device"])
         out = Path(args.out)
+        data_options = {"dataset": args.dataset, "split_from": args.split_from, "train_fraction": args.train_fraction,
+                        "image_size": args.image_size}
+        data_file = out / DATA_NAME
         if args.resume and checkpoint.is_file():
+            if data_file.is_file():  # the rows it was trained on: a resume must keep them
+                saved_data = json.loads(data_file.read_text())
+                moved = [k for k in data_options if saved_data.get(k) != data_options[k]]
+                if moved:
+                    raise ValueError(f"--resume continues {checkpoint} on the data it was trained on; these flags "
+                                     "differ from it: " + ", ".join(
+                                         f"--{k.replace('_', '-')} {data_options[k]!r} (saved: {saved_data.get(k)!r})"
+                                         for k in moved) + ".")
             model = MAReinforce.load(checkpoint, device=overrides.get("device"))
             saved = model.config.to_dict()
             changed = sorted(k for k, v in overrides.items() if k not in ("epochs", "device") and v != saved[k])
@@ -184,6 +197,8 @@ def train_main(argv: list[str] | None = None) -> int:
             if rank == 0:
                 print(f"resuming from {checkpoint} after {model.epochs_done} epochs; {remaining} to go", flush=True)
         else:
+            if rank == 0:
+                data_file.write_text(json.dumps(data_options, indent=2))
             config = AgentConfig.for_dataset(args.dataset, image_side=min(image_shape[1:]), **overrides)
             model = MAReinforce(config, train.num_classes, image_shape)
             remaining = config.epochs

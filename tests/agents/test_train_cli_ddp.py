@@ -51,6 +51,8 @@ def test_resume_refuses_changed_settings_and_other_flag_mistakes(tmp_path):
     with pytest.raises(ValueError, match=r"--belief 'lstm' \(saved: 'gru'\), --lr 0.5 \(saved: 0.003\)"):
         train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--resume", "--lr", "0.5",
                     "--belief", "lstm"])
+    with pytest.raises(ValueError, match=r"on the data it was trained on.*--split-from 'test' \(saved: None\)"):
+        train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--resume", "--split-from", "test"])
     # the same values as saved are fine
     assert train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--no-progress", "--resume",
                        *TINY_ARGS]) == 0
