@@ -323,9 +323,10 @@ def _as_array(value: Any, agent: str, field: str) -> np.ndarray:
 
 
 def _as_int(value: Any, agent: str, field: str, n_choices: int) -> int:
-    """An integer id in [0, n_choices); bools, floats and out-of-range ids are errors."""
+    """An integer id in [0, n_choices), as a scalar or a length-1 vector (what batched policies emit); bools,
+    floats, other shapes and out-of-range ids are errors."""
     array = _as_array(value, agent, field)
-    if array.size != 1 or array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+    if array.shape not in ((), (1,)) or array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"{agent}: action field {field!r} must be one integer in 0..{n_choices - 1}; "
                          f"got {value!r}.")
     item = int(array.reshape(()))

@@ -213,6 +213,7 @@ def _good(env):
     ("agent_1", "move", -1, r"agent_1.*'move'.*0\.\.3"),
     ("agent_0", "move", 1.0, r"agent_0.*'move'.*integer"),
     ("agent_0", "move", True, r"agent_0.*'move'.*integer"),
+    ("agent_0", "move", np.array([[1]]), r"agent_0.*'move'.*one integer"),
     ("agent_2", "message", np.zeros(7), r"agent_2.*'message'.*shape \(8,\)"),
     ("agent_2", "message", np.array([np.nan] + [0.0] * 7), r"agent_2.*'message'.*NaN or inf"),
     ("agent_0", "prediction", np.zeros(11), r"agent_0.*'prediction'.*shape \(10,\)"),
