@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from masimu_env.config import SimConfig, defaults_for
+from masimu_env.config import SimConfig, defaults_for, is_seed
 
 BELIEFS = ("gru", "lstm")
 BASELINES = ("mean", "greedy", "loo", "none")
@@ -158,9 +158,8 @@ class AgentConfig:
         if self.grad_clip is not None and (not isinstance(self.grad_clip, (int, float)) or not self.grad_clip > 0):
             raise ValueError(f"AgentConfig.grad_clip must be a float > 0 or None; got {self.grad_clip!r}.")
         for name in ("seed", "eval_seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**63:
-                raise ValueError(f"AgentConfig.{name} must be an int in [0, 2**63); got {value!r}.")
+            if not is_seed(getattr(self, name)):
+                raise ValueError(f"AgentConfig.{name} must be an int in [0, 2**63); got {getattr(self, name)!r}.")
         self.sim_config  # validates the environment fields (graph, reward_loss, device)
 
     @property

@@ -42,7 +42,7 @@ from .config import AgentConfig
 from .networks import MultiAgentNet
 from .reinforce import reinforce_loss
 from .rollout import EpisodeModule, eval_corners, run_episode
-from .serialization import python_numbers
+from .serialization import load_weights_only, python_numbers
 
 CHECKPOINT_FORMAT = "masimu.agents.MAReinforce/1"
 
@@ -101,6 +101,11 @@ def _check_indices(indices: Any, n: int, name: str) -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(f"{name} must lie in [0, {n}); got range [{idx.min()}, {idx.max()}].")
     return idx
+
+
+def _check_int(value: Any, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
 
 
 def _needs_labels(data: Any, method: str) -> None:
@@ -196,11 +201,9 @@ class MAReinforce:
         """
         cfg = self.config
         epochs = cfg.epochs if epochs is None else epochs
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be an int >= 0; got {epochs!r}.")
+        _check_int(epochs, "epochs", 0)
         batch_size = cfg.batch_size if batch_size is None else batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
+        _check_int(batch_size, "batch_size", 1)
         lr = cfg.lr if lr is None else float(lr)
         if not lr > 0 or not math.isfinite(lr):
             raise ValueError(f"lr must be a finite float > 0; got {lr!r}.")
@@ -377,8 +380,7 @@ class MAReinforce:
         A dataset row's start corners are a function of its index, so its episode is the same in any subset or
         batch. A tensor has no labels and no row identity: row i starts at the corners of index i, ``labels`` are
         -1 and ``reward`` is NaN."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
+        _check_int(batch_size, "batch_size", 1)
         if isinstance(data, Tensor):
             if indices is not None:
                 raise ValueError("indices= applies to datasets; slice the image tensor instead.")
@@ -475,7 +477,19 @@ class MAReinforce:
         os.replace(tmp, path)
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any], device: str | None = None) -> "MAReinforce":
+    def from_state_dict(cls, state: dict[str, Any], device: str | None = None,
+                        source: str | os.PathLike | None = None) -> "MAReinforce":
+        """The learner a :meth:`state_dict` describes; ``device`` overrides the saved one, and ``source`` (the file
+        it was read from) is named in errors."""
+        try:
+            return cls._from_state(state, device)
+        except ValueError as err:
+            if source is None:
+                raise
+            raise ValueError(f"'{source}': {err}") from None
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any], device: str | None) -> "MAReinforce":
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"not a {CHECKPOINT_FORMAT} checkpoint (format={state.get('format') if isinstance(state, dict) else None!r}).")
         config = AgentConfig.from_dict(dict(state["config"]))
@@ -494,15 +508,12 @@ class MAReinforce:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> "MAReinforce":
         """Read a checkpoint written by :meth:`save` (with ``weights_only=True``); ``device`` overrides the saved one."""
+        return cls.from_state_dict(cls.read_checkpoint(path, device), device=device, source=path)
+
+    @staticmethod
+    def read_checkpoint(path: str | os.PathLike, device: str | None = None) -> dict[str, Any]:
+        """The plain dict a checkpoint file holds (:meth:`state_dict`'s), its tensors on ``device`` (default cpu)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"No checkpoint at '{path}'; pass the file written by MAReinforce.save().")
-        try:
-            state = torch.load(path, map_location=device or "cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - torch raises several types for files that are not checkpoints
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(f"'{path}' is not a checkpoint written by MAReinforce.save() ({first})") from None
-        try:
-            return cls.from_state_dict(state, device=device)
-        except ValueError as err:
-            raise ValueError(f"'{path}': {err}") from None
+        return load_weights_only(path, device or "cpu", "a checkpoint written by MAReinforce.save()")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
+import torch
 
 
 def python_numbers(value: Any) -> Any:
@@ -24,3 +26,16 @@ def python_numbers(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(python_numbers(v) for v in value)
     return value
+
+
+def load_weights_only(path: str | os.PathLike, map_location: Any, what: str) -> Any:
+    """``torch.load(path, weights_only=True)``; a file that is not one raises ValueError in one line naming it.
+
+    Args:
+        what: what the file should have been, e.g. "a checkpoint written by MAReinforce.save()".
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises several types for files that are not checkpoints
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"'{path}' is not {what} ({first})") from None

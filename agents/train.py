@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from masimu_env import datasets
 from masimu_env.config import check_device
@@ -129,6 +128,13 @@ def load_splits(dataset: str, root: str | None, image_size: int | None, split_fr
     return train, test, np.arange(len(train)), np.arange(len(test))
 
 
+def _flag_changes(given: dict[str, Any], saved: dict[str, Any]) -> str:
+    """The flags among ``given`` whose value differs from ``saved``'s, as "--flag new (saved: old), ..." ("" if
+    none)."""
+    return ", ".join(f"--{k.replace('_', '-')} {v!r} (saved: {saved.get(k)!r})"
+                     for k, v in sorted(given.items()) if v != saved.get(k))
+
+
 def _check_run_args(args: argparse.Namespace) -> None:
     """Errors naming the flag, before any data is loaded or any epoch trained."""
     if args.max_minutes is not None and not 0 < args.max_minutes < math.inf:
@@ -159,10 +165,11 @@ def train_main(argv: list[str] | None = None) -> int:
                          "it, or choose another --out.")
     if args.resume and not checkpoint.is_file():
         print(f"--resume: no {checkpoint} yet, so training starts from scratch", flush=True)
-    if args.device is None and args.resume and checkpoint.is_file():
+    saved_state = MAReinforce.read_checkpoint(checkpoint) if args.resume and checkpoint.is_file() else None
+    if args.device is None and saved_state is not None:
         # continue on the device family it was trained on; under torchrun every rank then takes its own GPU
-        saved = str(torch.load(checkpoint, map_location="cpu", weights_only=True)["config"]["device"])
-        args.device = "cuda" if saved.startswith("cuda") else saved
+        saved_device = str(saved_state["config"]["device"])
+        args.device = "cuda" if saved_device.startswith("cuda") else saved_device
     rank, world = init_distributed(device=args.device or "cpu")
     try:
         train, test, train_rows, test_rows = load_splits(args.dataset, args.root, args.image_size, args.split_from,
@@ -175,23 +182,19 @@ def train_main(argv: list[str] | None = None) -> int:
         data_options = {"dataset": args.dataset, "split_from": args.split_from, "train_fraction": args.train_fraction,
                         "image_size": args.image_size}
         data_file = out / DATA_NAME
-        if args.resume and checkpoint.is_file():
+        if saved_state is not None:
             if data_file.is_file():  # the rows it was trained on: a resume must keep them
-                saved_data = json.loads(data_file.read_text())
-                moved = [k for k in data_options if saved_data.get(k) != data_options[k]]
+                moved = _flag_changes(data_options, json.loads(data_file.read_text()))
                 if moved:
                     raise ValueError(f"--resume continues {checkpoint} on the data it was trained on; these flags "
-                                     "differ from it: " + ", ".join(
-                                         f"--{k.replace('_', '-')} {data_options[k]!r} (saved: {saved_data.get(k)!r})"
-                                         for k in moved) + ".")
-            model = MAReinforce.load(checkpoint, device=overrides.get("device"))
-            saved = model.config.to_dict()
-            changed = sorted(k for k, v in overrides.items() if k not in ("epochs", "device") and v != saved[k])
+                                     f"differ from it: {moved}.")
+            model = MAReinforce.from_state_dict(saved_state, device=overrides.get("device"), source=checkpoint)
+            changed = _flag_changes({k: v for k, v in overrides.items() if k not in ("epochs", "device")},
+                                    model.config.to_dict())
             if changed:
                 raise ValueError(f"--resume continues {checkpoint} with its saved settings; only --epochs and --device "
-                                 "may change. These flags differ from it: " + ", ".join(
-                                     f"--{k.replace('_', '-')} {overrides[k]!r} (saved: {saved[k]!r})" for k in changed)
-                                 + ". Drop them, or train into a new --out.")
+                                 f"may change. These flags differ from it: {changed}. Drop them, or train into a new "
+                                 "--out.")
             target = overrides.get("epochs", model.config.epochs)
             remaining = max(target - model.epochs_done, 0)
             if rank == 0:

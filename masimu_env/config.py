@@ -43,6 +43,11 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def is_seed(value: Any) -> bool:
+    """A valid seed: a Python or NumPy integer in [0, 2**63), the range torch.Generator.manual_seed accepts."""
+    return _is_int(value) and 0 <= value < 2**63
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Configuration of the environment and of its batched core."""
@@ -85,18 +90,13 @@ class SimConfig:
             raise ValueError(f"SimConfig.action_mode must be one of {ACTION_MODES}; got {self.action_mode!r}.")
         if self.render_mode not in RENDER_MODES:
             raise ValueError(f"SimConfig.render_mode must be one of {RENDER_MODES}; got {self.render_mode!r}.")
-        if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed < 2**63):
+        if self.seed is not None and not is_seed(self.seed):
             raise ValueError(f"SimConfig.seed must be None or an int in [0, 2**63); got {self.seed!r}.")
         if self.max_cycles is not None and (not _is_int(self.max_cycles) or self.max_cycles < self.n_steps):
             raise ValueError(f"SimConfig.max_cycles must be an int >= n_steps ({self.n_steps}); "
                              f"got {self.max_cycles!r}.")
-        if not isinstance(self.device, (str, torch.device)):
-            raise ValueError(f"SimConfig.device must be a str or torch.device, e.g. 'cpu' or 'cuda:0'; "
-                             f"got {self.device!r}.")
-        try:
-            torch.device(self.device)
-        except (RuntimeError, TypeError) as err:
-            raise ValueError(f"SimConfig.device {self.device!r} is not a torch device: {err}") from None
+        # a config may name a GPU this machine lacks (a checkpoint trained elsewhere, loaded with another device)
+        check_device(self.device, "SimConfig.device", here=False)
         self.adjacency()  # validates the graph
 
     def adjacency(self) -> torch.Tensor:
@@ -146,12 +146,17 @@ class SimConfig:
         return cls(**{**defaults_for(dataset, image_side), **overrides})
 
 
-def check_device(device: Any, what: str = "device") -> None:
-    """Raise ValueError naming ``what`` unless ``device`` names a torch device this machine can use."""
+def check_device(device: Any, what: str = "device", here: bool = True) -> None:
+    """Raise ValueError naming ``what`` unless ``device`` is a str or torch.device naming a torch device, and, with
+    ``here``, one of cpu/cuda/mps that this machine has."""
+    if not isinstance(device, (str, torch.device)):  # torch.device(123) would read an int as 'cuda:123'
+        raise ValueError(f"{what} must be a str or torch.device, e.g. 'cpu' or 'cuda:0'; got {device!r}.")
     try:
         parsed = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"{what} {device!r} is not a torch device: {err}") from None
+    if not here:
+        return
     if parsed.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{what} {device!r}: CUDA is not available on this machine.")
     if parsed.type not in ("cpu", "cuda", "mps"):

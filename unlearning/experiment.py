@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from agents.serialization import load_weights_only
 from masimu_env import datasets as datasets_module
 from masimu_env.datasets import ImageDataset
 
@@ -285,10 +286,9 @@ def _load_given(kind: str, path: Path, train: ImageDataset, test: ImageDataset, 
     if kind == "cnn":
         model = make_classifier(train.image_shape, train.num_classes, arch=arch)
         try:
-            state = torch.load(path, map_location=device, weights_only=True)
-        except Exception as err:  # noqa: BLE001 - torch raises several types for files that are not state dicts
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(f"originals['cnn'] '{path}' is not a saved state dict ({first})") from None
+            state = load_weights_only(path, device, "a saved state dict")
+        except ValueError as err:
+            raise ValueError(f"originals['cnn']: {err}") from None
         if not isinstance(state, dict) or "format" in state:
             raise ValueError(f"originals['cnn'] '{path}' is not a classifier's state dict (a learner checkpoint? "
                              "pass it as ma_gru= or ma_lstm=).")

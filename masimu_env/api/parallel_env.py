@@ -28,7 +28,7 @@ from gymnasium import logger
 from pettingzoo import ParallelEnv
 
 from .. import datasets as datasets_module
-from ..config import SimConfig, check_fits
+from ..config import SimConfig, check_fits, is_seed
 from ..core import Simulator, SimState, flatten_observation, global_state, sample_episodes
 from ..core.dynamics import MOVE_NAMES
 from ..datasets import ImageDataset
@@ -134,7 +134,7 @@ class MasimuParallelEnv(ParallelEnv):
             observations, infos: dicts keyed by agent.
         """
         if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+            if not is_seed(seed):
                 raise ValueError(f"reset(seed=) must be None or an int in [0, 2**63); got {seed!r}.")
             self._generator.manual_seed(int(seed))
         if options is not None:

@@ -66,17 +66,27 @@ def sample_episodes(generators: Sequence[torch.Generator], n_images: int, n_agen
     return torch.cat(indices).to(device), torch.cat(corners).to(device)
 
 
+def _is_integer(dtype: torch.dtype) -> bool:
+    """An integer dtype (not float, complex or bool)."""
+    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
+
+
+def _check_ids(ids: Tensor, n: int, what: str, note: str = "") -> None:
+    """Raise ValueError unless every entry of the integer tensor ``ids`` lies in [0, n) (one device sync)."""
+    if ids.numel():
+        low, high = torch.stack(torch.aminmax(ids)).tolist()
+        if low < 0 or high >= n:
+            raise ValueError(f"{what} must lie in 0..{n - 1}{note}; got range [{low}, {high}].")
+
+
 def check_moves(moves: Tensor) -> None:
     """Raise ValueError unless ``moves`` holds integer action ids in {0, 1, 2, 3}.
 
     Negative ids would otherwise index :data:`MOVES` from the end and silently become another move.
     """
-    if moves.dtype.is_floating_point or moves.dtype.is_complex or moves.dtype == torch.bool:
+    if not _is_integer(moves.dtype):
         raise ValueError(f"moves must be an integer tensor of action ids 0..3; got dtype {moves.dtype}.")
-    if moves.numel():
-        low, high = torch.stack(torch.aminmax(moves)).tolist()  # one device sync
-        if low < 0 or high >= len(MOVE_NAMES):
-            raise ValueError(f"moves must lie in 0..3 ({', '.join(MOVE_NAMES)}); got range [{low}, {high}].")
+    _check_ids(moves, len(MOVE_NAMES), "moves", f" ({', '.join(MOVE_NAMES)})")
 
 
 def check_corners(corners: Tensor, height: int, width: int, window: int) -> None:
@@ -85,11 +95,10 @@ def check_corners(corners: Tensor, height: int, width: int, window: int) -> None
 
     A corner off the image would otherwise crop a window that wraps into the next row of pixels.
     """
-    if corners.dtype.is_floating_point or corners.dtype.is_complex or corners.dtype == torch.bool:
+    if not _is_integer(corners.dtype):
         raise ValueError(f"corners must be an integer tensor of (row, col) window corners; got dtype {corners.dtype}.")
     if corners.numel():
-        low = corners.reshape(-1, 2).amin(0).tolist()
-        high = corners.reshape(-1, 2).amax(0).tolist()
+        low, high = (bound.tolist() for bound in torch.aminmax(corners.reshape(-1, 2), dim=0))
         if min(low) < 0 or high[0] > height - window or high[1] > width - window:
             raise ValueError(f"corners must lie in rows 0..{height - window} and cols 0..{width - window} (a {window}x"
                              f"{window} window inside a {height}x{width} image); got rows {low[0]}..{high[0]}, "
@@ -98,12 +107,9 @@ def check_corners(corners: Tensor, height: int, width: int, window: int) -> None
 
 def check_labels(labels: Tensor, n_classes: int) -> None:
     """Raise ValueError unless ``labels`` holds integer class ids in [0, K)."""
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+    if not _is_integer(labels.dtype):
         raise ValueError(f"labels must be an integer tensor of class ids 0..{n_classes - 1}; got dtype {labels.dtype}.")
-    if labels.numel():
-        low, high = torch.stack(torch.aminmax(labels)).tolist()
-        if low < 0 or high >= n_classes:
-            raise ValueError(f"labels must lie in 0..{n_classes - 1} (n_classes={n_classes}); got range [{low}, {high}].")
+    _check_ids(labels, n_classes, "labels", f" (n_classes={n_classes})")
 
 
 def move_windows(corners: Tensor, moves: Tensor, stride: int, height: int, width: int, window: int) -> Tensor:
@@ -227,12 +233,9 @@ def prediction_probs(predictions: Tensor, n_classes: int) -> Tensor:
         if not bool(torch.isfinite(predictions).all()):
             raise ValueError("prediction logits must be finite; got NaN or infinite values.")
         return _softmax(predictions.to(torch.float32))
-    if predictions.dtype == torch.bool or predictions.dtype.is_complex:
+    if not _is_integer(predictions.dtype):  # floats took the logits branch above
         raise ValueError(f"prediction votes must be integer class ids; got dtype {predictions.dtype}.")
-    if predictions.numel():
-        low, high = torch.stack(torch.aminmax(predictions)).tolist()
-        if low < 0 or high >= n_classes:
-            raise ValueError(f"prediction votes must lie in 0..{n_classes - 1}; got range [{low}, {high}].")
+    _check_ids(predictions, n_classes, "prediction votes")
     return votes_to_probs(predictions.long(), n_classes)
 
 

@@ -163,14 +163,19 @@ class _RemappedBatchLoader:
         return self.batch_loader(self.idx[np.asarray(indices, dtype=np.int64)])
 
 
-def _integer_indices(indices: Any, what: str) -> np.ndarray:
-    """``indices`` as a flat int64 array; floats or bools raise (casting would silently truncate 1.7 to 1)."""
-    if isinstance(indices, Tensor):
-        indices = indices.detach().cpu().numpy()
-    arr = np.asarray(indices)
+def _integer_array(values: Any, what: str) -> np.ndarray:
+    """``values`` (array-like or tensor) as int64; floats or bools raise (casting would silently truncate 1.7 to 1)."""
+    if isinstance(values, Tensor):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values)
     if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{what} must be integers; got dtype {arr.dtype}.")
-    return arr.astype(np.int64).reshape(-1)
+    return arr.astype(np.int64)
+
+
+def _integer_indices(indices: Any, what: str) -> np.ndarray:
+    """``indices`` as a flat int64 array (see :func:`_integer_array`)."""
+    return _integer_array(indices, what).reshape(-1)
 
 
 def from_arrays(images: Any, labels: Any, classes: Sequence[str] | None = None, name: str = "arrays") -> ImageDataset:
@@ -196,10 +201,7 @@ def from_arrays(images: Any, labels: Any, classes: Sequence[str] | None = None, 
         if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
             raise ValueError("float images must be finite and lie in [0, 1].")
         arr = np.round(arr * 255).astype(np.uint8)
-    labels = np.asarray(labels.detach().cpu().numpy() if isinstance(labels, Tensor) else labels)
-    if labels.size and (labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer)):
-        raise TypeError(f"labels must be integers; got dtype {labels.dtype}.")
-    labels = labels.astype(np.int64)
+    labels = _integer_array(labels, "labels")
     if labels.shape != (arr.shape[0],):
         raise ValueError(f"labels must have shape ({arr.shape[0]},), one per image; got {labels.shape}.")
     if labels.size and labels.min() < 0:
