@@ -15,6 +15,7 @@ OPTIMIZERS = ("adam", "sgd")
 POLICIES = ("learned", "random")
 EVAL_POLICIES = ("greedy", "sample")
 FEATURE_NORMS = ("layer", "group", "none")
+LSTM_HEADS = ("cell", "hidden")
 
 #: Network sizes and learning rates by dataset family (paper §5: MNIST-sized lr 1e-3, high-res lr 1e-4).
 #: MNIST uses L = cross-entropy in r = -L(p_bar - e_i) (r = log p_bar[i]): with 6-pixel windows on 28x28
@@ -66,6 +67,10 @@ class AgentConfig:
     # --- networks ---
     belief: Literal["gru", "lstm"] = "gru"
     """Belief and decision RNN cell: 'gru' (MASMU) or 'lstm' (MALMU)."""
+    lstm_head: Literal["cell", "hidden"] = "cell"
+    """State of the belief LSTM that the prediction head p reads: 'cell', c_i(T), as paper Appendix A.4 writes
+    (p_i = p(c_i(T))) and the public reimplementation does, or 'hidden', h_i(T) (checkpoints saved before this
+    option existed). A GRU has only h, so it must stay at the default."""
     conv_channels: int = 32
     """Channels of the window feature extractor b (two 3x3 convs; see feature_norm)."""
     feature_dim: int = 128
@@ -139,7 +144,7 @@ class AgentConfig:
                 raise ValueError(f"AgentConfig.{name} must be an int >= {minimum}; got {value!r}.")
         for name, allowed in (("belief", BELIEFS), ("baseline", BASELINES), ("optimizer", OPTIMIZERS),
                               ("policy", POLICIES), ("eval_policy", EVAL_POLICIES),
-                              ("feature_norm", FEATURE_NORMS)):
+                              ("feature_norm", FEATURE_NORMS), ("lstm_head", LSTM_HEADS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"AgentConfig.{name} must be one of {allowed}; got {getattr(self, name)!r}.")
         for name in ("lr", "weight_decay", "entropy_coef", "ce_weight", "step_reward_weight"):
@@ -149,6 +154,9 @@ class AgentConfig:
         for name in ("normalize_advantage", "detach_policy_input"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"AgentConfig.{name} must be True or False; got {getattr(self, name)!r}.")
+        if self.belief == "gru" and self.lstm_head != "cell":
+            raise ValueError(f"AgentConfig.lstm_head={self.lstm_head!r} applies only to belief='lstm' (a GRU has no cell "
+                             "state; its head reads h).")
         if self.baseline == "loo" and self.rollouts_per_image < 2:
             raise ValueError("AgentConfig.baseline='loo' needs rollouts_per_image >= 2 (each episode's baseline is the "
                              f"mean reward of the same image's other episodes); got rollouts_per_image="

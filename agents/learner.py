@@ -81,6 +81,13 @@ class FitResult:
         return [h["train_loss"] for h in self.history]
 
 
+def _has_unused_parameters(mode: str, n_steps: int) -> bool:
+    """Whether a training episode leaves parameters without a gradient, which DDP must then search for every step
+    (and warns about when told to search in vain): the random walk never uses the decision RNN and pi, and a
+    one-step episode never reads the messages (m, d) it sends."""
+    return mode == "random" or n_steps < 2
+
+
 def _seed_for(*parts: int) -> int:
     """A 63-bit seed mixed from integers (stable across runs and platforms)."""
     state = np.random.SeedSequence([p % (1 << 32) for p in parts]).generate_state(1, np.uint64)
@@ -228,13 +235,14 @@ class MAReinforce:
 
         rank, world = _dist_info()
         episode_module: nn.Module = EpisodeModule(self.net, self.simulator)
+        mode = self._train_mode()
         if world > 1:
-            episode_module = nn.parallel.DistributedDataParallel(episode_module, find_unused_parameters=True)
+            episode_module = nn.parallel.DistributedDataParallel(
+                episode_module, find_unused_parameters=_has_unused_parameters(mode, cfg.n_steps))
         show = progress and rank == 0
         talk = verbose and rank == 0
         result = FitResult(epochs_done=self.epochs_done)
         start = time.perf_counter()
-        mode = self._train_mode()
         if cfg.baseline == "loo" and cfg.normalize_advantage and mode == "sample" and epochs > 0:
             warnings.warn("baseline='loo' with normalize_advantage=True scales the first epochs' tiny within-image "
                           "reward differences to unit size; on MNIST this made pi deterministic within 2 epochs (see "
@@ -492,7 +500,10 @@ class MAReinforce:
     def _from_state(cls, state: dict[str, Any], device: str | None) -> "MAReinforce":
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"not a {CHECKPOINT_FORMAT} checkpoint (format={state.get('format') if isinstance(state, dict) else None!r}).")
-        config = AgentConfig.from_dict(dict(state["config"]))
+        values = dict(state["config"])
+        if values.get("belief") == "lstm":
+            values.setdefault("lstm_head", "hidden")  # saved before the option existed: the head read h
+        config = AgentConfig.from_dict(values)
         if device is not None:
             config = config.replace(device=device)
         model = cls(config, state["n_classes"], state["image_shape"])

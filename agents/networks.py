@@ -169,5 +169,12 @@ class MultiAgentNet(nn.Module):
         return StepOutput(new_state, move_logits, message)
 
     def predict_logits(self, state: RecurrentState) -> Tensor:
-        """Prediction head p on the final belief hidden state: (B, N, H) -> (B, N, K) logits."""
+        """Prediction head p on the belief state: (B, N, H) -> (B, N, K) logits.
+
+        A GRU's head reads h_i(t); an LSTM's reads its cell state c_i(t) (p_i = p(c_i(T)), paper Appendix A.4),
+        or h_i(t) with ``AgentConfig.lstm_head='hidden'``.
+        """
+        if self.is_lstm and self.config.lstm_head == "cell":
+            assert state.belief_c is not None
+            return self.prediction(state.belief_c)
         return self.prediction(state.belief_h)

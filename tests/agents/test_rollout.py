@@ -251,3 +251,20 @@ def test_clip_gradients_clips_policy_and_classifier_groups_separately(tiny_confi
     norm = torch.linalg.vector_norm(torch.cat([p.grad.reshape(-1) for p in groups["policy"]]))
     assert norm.item() == pytest.approx(1.0, rel=1e-4)
     assert all(torch.equal(p.grad, before) for p, before in zip(groups["classifier"], classifier_before))
+
+
+def test_lstm_head_reads_the_cell_state_as_appendix_a4_writes(tiny_config):
+    """p_i = p(c_i(T)) for the LSTM (paper A.4, and the public reimplementation's predict); 'hidden' reads h."""
+    h, c = torch.randn(2, 2, 16), torch.randn(2, 2, 16)
+    state_lstm = MultiAgentNet(tiny_config(belief="lstm"), 10, 1).initial_state(2, 2, "cpu")
+    for head, read in (("cell", c), ("hidden", h)):
+        torch.manual_seed(0)
+        net = MultiAgentNet(tiny_config(belief="lstm", lstm_head=head), 10, 1)
+        state = type(state_lstm)(h, torch.zeros_like(h), c, torch.zeros_like(c))
+        torch.testing.assert_close(net.predict_logits(state), net.prediction(read))
+    gru = MultiAgentNet(tiny_config(belief="gru"), 10, 1)
+    torch.testing.assert_close(gru.predict_logits(type(state_lstm)(h, h)), gru.prediction(h))
+    with pytest.raises(ValueError, match="lstm_head='hidden' applies only to belief='lstm'"):
+        tiny_config(belief="gru", lstm_head="hidden")
+    with pytest.raises(ValueError, match="lstm_head must be one of"):
+        tiny_config(belief="lstm", lstm_head="c")

@@ -14,6 +14,7 @@ import torch
 
 from agents import MAReinforce
 from agents.ddp import spawn_fit
+from agents.learner import _has_unused_parameters
 from agents.train import train_main
 
 TINY_ARGS = ["--n-agents", "2", "--n-steps", "3", "--conv-channels", "8", "--feature-dim", "16", "--hidden-size", "16",
@@ -74,8 +75,11 @@ def test_smoke_training_learns_digits(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.35
 
 
-def test_ddp_two_processes_keep_parameters_identical(tmp_path, tiny_config):
-    config = tiny_config().to_dict()
+@pytest.mark.parametrize("policy", ["learned", "random"])
+def test_ddp_two_processes_keep_parameters_identical(tmp_path, tiny_config, policy):
+    """DDP searches for unused parameters only where some exist (the random walk's decision RNN and pi): searching
+    in vain makes torch warn on every run, and not searching where they exist fails in the gradient reduction."""
+    config = tiny_config(policy=policy).to_dict()
     rows = list(range(0, 96))
     paths = spawn_fit(2, config, "digits", tmp_path, epochs=1, indices=rows)
     rank0, rank1 = (torch.load(p, weights_only=True) for p in paths)
@@ -85,6 +89,8 @@ def test_ddp_two_processes_keep_parameters_identical(tmp_path, tiny_config):
         assert torch.equal(rank0[key], rank1[key]), key
         moved |= not torch.equal(rank0[key], start[key])
     assert moved, "DDP training did not change the parameters"
+    assert _has_unused_parameters("random", 3) and _has_unused_parameters("sample", 1)
+    assert not _has_unused_parameters("sample", 3)
 
 
 def _stop_worker(rank: int, world_size: int, init_file: str, config: dict, out_dir: str) -> None:
