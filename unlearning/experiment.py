@@ -80,14 +80,16 @@ class Report:
         return np.array([r.evaluation[metric] for r in self.runs if r.method == method], dtype=float)
 
     def summary(self) -> dict[str, dict[str, tuple[float, float]]]:
-        """method -> metric -> (mean, std over seeds); NaN entries are ignored (all-NaN gives NaN)."""
+        """method -> metric -> (mean, sample standard deviation over seeds, ddof=1; 0 for one seed); NaN entries
+        are ignored (all-NaN gives NaN)."""
         out: dict[str, dict[str, tuple[float, float]]] = {}
         for method in self.methods:
             out[method] = {}
             for metric, _ in METRIC_COLUMNS + [("mia_chance", ""), ("mia_balanced_chance", "")]:
                 v = self.values(method, metric)
                 v = v[np.isfinite(v)]
-                out[method][metric] = (float(v.mean()), float(v.std())) if v.size else (math.nan, math.nan)
+                spread = float(v.std(ddof=1)) if v.size > 1 else 0.0
+                out[method][metric] = (float(v.mean()), spread) if v.size else (math.nan, math.nan)
         return out
 
     def to_markdown(self) -> str:
@@ -114,7 +116,8 @@ class Report:
                 cells.append(text)
             lines.append("| " + " | ".join(cells) + " |")
         refs = sorted({r.time_reference for r in self.runs if r.time_reference})
-        lines += ["", "Comp: agreement with the original model on the test set. MIA (Eq.18): 10-fold CV accuracy of "
+        lines += ["", ("± is the sample standard deviation over seeds (ddof=1). " if len(self.seeds) > 1 else "")
+                  + "Comp: agreement with the original model on the test set. MIA (Eq.18): 10-fold CV accuracy of "
                   "a logistic regression on per-example losses, forget (member) vs test (non-member), printed with "
                   "its majority-class chance level; MIA bal.: the same on equal-size samples (chance 0.5). "
                   "MIA-eff.: share of forget images an SVC (retain vs test confidence) calls non-members "

@@ -72,6 +72,9 @@ def test_run_experiment_writes_report(digits_small, tmp_path):
     summary = report.summary()
     assert summary["retrain"]["avg_gap"] == (0.0, 0.0) and summary["retrain"]["time_ratio"][0] == 1.0
     assert np.isfinite(summary["imu"]["time_ratio"][0])
+    times = report.values("mu", "time_s")
+    assert summary["mu"]["time_s"] == pytest.approx((times.mean(), times.std(ddof=1)))  # sample std over 2 seeds
+    assert "sample standard deviation over seeds (ddof=1)" in markdown
     # the originals are reused by a second run
     assert len(list((tmp_path / "originals").glob("cnn_*.pt"))) == 2
     with pytest.raises(ValueError, match="available"):
