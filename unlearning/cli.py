@@ -16,19 +16,17 @@ from pathlib import Path
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from masimu_env import datasets
 
-    status = getattr(datasets, "dataset_status", None)
     print(f"{'name':<10} {'found':<6} where")
     for name in datasets.available():
-        if status is None:
-            print(f"{name:<10} {'?':<6} (status helper not available)")
-            continue
         root = os.path.join(args.root, name) if args.root else None
-        info = status(name, root=root)
-        found = "yes" if info.get("found") else "no"
+        info = datasets.dataset_status(name, root=root)
+        found = ("yes" if info.get("complete") else "part") if info.get("found") else "no"
         where = info.get("root") or "(embedded)"
         detail = info.get("detail", "")
         print(f"{name:<10} {found:<6} {where}" + (f"  [{detail}]" if detail else ""))
-    print("\nSet MASIMU_DATA to a folder with one sub-folder per dataset (e.g. $MASIMU_DATA/mnist/MNIST/raw/...).")
+    print("\nfound: yes = every file of the official dataset; part = loadable, but some files are missing (see the "
+          "brackets); no = nothing loadable.")
+    print("Set MASIMU_DATA to a folder with one sub-folder per dataset (e.g. $MASIMU_DATA/mnist/MNIST/raw/...).")
     return 0
 
 

@@ -24,37 +24,40 @@ def _class_tree(folder: Path) -> tuple[int, int]:
     return classes, images
 
 
-def _probe(name: str, root: Path) -> tuple[bool, str]:
+def _probe(name: str, root: Path) -> tuple[bool, bool, str]:
+    """(loadable at least in part, every file of the official dataset present, what is there or missing)."""
     if name == "mnist":
         present = split_files_present(root)
         have = [s for s, files in present.items() if all(files)]
         absent = [f"{s}: {', '.join(n for n, f in zip(('images', 'labels'), files) if f is None)}"
                   for s, files in present.items() if not all(files)]
         detail = f"splits available: {', '.join(have) or 'none'}"
-        return bool(have), detail + (f"; missing {'; '.join(absent)}" if absent else "")
+        return bool(have), not absent, detail + (f"; missing {'; '.join(absent)}" if absent else "")
     if name == "cifar10":
         folder = batch_folder(root)
         train = [b for b in TRAIN_BATCHES if (folder / b).is_file()]
         test = [b for b in TEST_BATCHES if (folder / b).is_file()]
         meta = "batches.meta present" if (folder / "batches.meta").is_file() else "batches.meta absent"
-        return bool(train or test), (f"{len(train)}/5 train batches, {len(test)}/1 test batch in '{folder}'; {meta}")
+        complete = len(train) == len(TRAIN_BATCHES) and len(test) == len(TEST_BATCHES) and "present" in meta
+        return bool(train or test), complete, (f"{len(train)}/5 train batches, {len(test)}/1 test batch in '{folder}'; {meta}")
     if name == "resisc45":
         folder = resisc45_folder(root)
         classes, images = _class_tree(folder)
-        return images > 0, f"{classes} classes, {images} images in '{folder}' (full dataset: 45 classes, 31,500 images)"
+        return images > 0, (classes, images) == (45, 31_500), (f"{classes} classes, {images} images in '{folder}' "
+                                                               "(full dataset: 45 classes, 31,500 images)")
     if name == "ham10000":
         metadata = find_metadata(root)
         if metadata is None:
-            return False, f"no metadata file ({' / '.join(METADATA_NAMES)})"
+            return False, False, f"no metadata file ({' / '.join(METADATA_NAMES)})"
         with open(metadata, newline="", encoding="utf-8-sig") as f:
             rows = sum(1 for line in f if line.strip()) - 1
         images = len(index_images(root))
-        return images > 0, (f"'{metadata.name}' with {rows} rows; {images} images in "
+        return images > 0, images >= rows > 0, (f"'{metadata.name}' with {rows} rows; {images} images in "
                             f"{', '.join(n for n in IMAGE_FOLDERS[:2])} (+ variants) (full dataset: 10,015)")
     if name == "folder":
         base = root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else root
         classes, images = _class_tree(base)
-        return images > 0, f"{classes} class folders, {images} images in '{base}'"
+        return images > 0, images > 0, f"{classes} class folders, {images} images in '{base}'"
     raise AssertionError(name)
 
 
@@ -68,7 +71,8 @@ def dataset_status(name: str, root: str | os.PathLike[str] | None = None) -> dic
     Returns:
         dict with keys ``name``, ``root`` (str path, None for digits), ``origin`` (how the root was
         chosen), ``found`` (bool: loadable at least in part), ``detail`` (what is there or missing),
-        ``source``, ``license``, ``downloadable``.
+        ``complete`` (bool: every file of the official dataset is there; a user's ``folder`` dataset is complete
+        when found), ``source``, ``license``, ``downloadable``.
     """
     from . import _check_name
 
@@ -77,14 +81,14 @@ def dataset_status(name: str, root: str | os.PathLike[str] | None = None) -> dic
     out: dict[str, Any] = {"name": name, "source": info.source, "license": info.license,
                            "downloadable": info.downloadable}
     if name == "digits":
-        return {**out, "root": None, "origin": "bundled", "found": True,
+        return {**out, "root": None, "origin": "bundled", "found": True, "complete": True,
                 "detail": "bundled with scikit-learn: 1,797 images of 8x8"}
     path = resolve_root(name, root)
     out.update(root=str(path), origin=root_origin(name, root))
     if not path.is_dir():
-        return {**out, "found": False, "detail": f"folder '{path}' does not exist; expected {info.layout}"}
+        return {**out, "found": False, "complete": False, "detail": f"folder '{path}' does not exist; expected {info.layout}"}
     try:
-        found, detail = _probe(name, path)
+        found, complete, detail = _probe(name, path)
     except OSError as err:
-        found, detail = False, f"cannot list '{path}': {err}"
-    return {**out, "found": found, "detail": detail}
+        found, complete, detail = False, False, f"cannot list '{path}': {err}"
+    return {**out, "found": found, "complete": complete, "detail": detail}

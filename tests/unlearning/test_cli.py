@@ -27,6 +27,11 @@ def test_datasets_lists_every_dataset_and_where_it_looked(tmp_path: Path, capsys
     for name in ("digits", "mnist", "cifar10", "resisc45", "ham10000", "folder"):
         assert f"\n{name} " in out
     assert "embedded" in out and str(tmp_path / "mnist") in out
+    assert "\ndigits     yes " in out and "\nmnist      no " in out
+    (tmp_path / "mnist" / "t10k-images-idx3-ubyte").write_bytes(b"")  # listed, not decoded: a partial folder
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte").write_bytes(b"")
+    assert main(["datasets", "--root", str(tmp_path)]) == 0
+    assert "\nmnist      part " in capsys.readouterr().out
 
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:

@@ -159,7 +159,20 @@ def test_status_reports_found_and_missing(make_mnist, make_ham, tmp_path):
     ham = dataset_status("ham10000", root=ham_root)
     assert ham["found"] is True and f"{len(rows)} rows; 4 images" in ham["detail"]
     assert dataset_status("digits")["found"] is True
-    assert set(status) >= {"name", "root", "found", "detail", "source", "license"}
+    assert set(status) >= {"name", "root", "found", "complete", "detail", "source", "license"}
+
+
+def test_status_tells_complete_from_partial_folders(make_mnist, make_cifar, make_ham):
+    """'found' means loadable at least in part; 'complete' that every file of the official layout is there."""
+    assert dataset_status("mnist", root=make_mnist(splits=("test",)))["complete"] is False
+    assert dataset_status("mnist", root=make_mnist())["complete"] is True
+    assert dataset_status("cifar10", root=make_cifar(train_batches=(1, 2)))["complete"] is False
+    assert dataset_status("cifar10", root=make_cifar())["complete"] is True
+    partial, _ = make_ham(images=4)
+    assert dataset_status("ham10000", root=partial)["complete"] is False
+    full, _ = make_ham(variant="dataverse")
+    assert dataset_status("ham10000", root=full)["complete"] is True
+    assert dataset_status("digits")["complete"] is True
 
 
 def test_status_is_cheap_for_empty_folders(tmp_path):
