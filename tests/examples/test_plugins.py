@@ -57,7 +57,8 @@ def load_example(script: str):
 # --- TorchRL ---
 def test_mappo_torchrl_quick_runs_and_reports():
     pytest.importorskip("torchrl")
-    check_scores(run_example("mappo_torchrl.py", "--quick", timeout=300), episodes=20)
+    # --quick shrinks the run; a flag given explicitly (--eval-images) still wins over its tiny default of 20
+    check_scores(run_example("mappo_torchrl.py", "--quick", "--eval-images", "12", timeout=300), episodes=12)
 
 
 def test_mappo_multicategorical_matches_independent_categoricals():
@@ -89,7 +90,7 @@ def test_mappo_torchrl_learns_above_chance():
 # --- RLlib ---
 def test_ppo_rllib_quick_runs_and_reports():
     pytest.importorskip("ray.rllib")
-    check_scores(run_example("ppo_rllib.py", "--quick", timeout=600), episodes=20)
+    check_scores(run_example("ppo_rllib.py", "--quick", "--eval-images", "12", timeout=600), episodes=12)
 
 
 @pytest.mark.slow
