@@ -12,6 +12,8 @@ left unset take the dataset's paper defaults (:meth:`AgentConfig.for_dataset`).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import json
 import math
 import time
@@ -28,6 +30,7 @@ from masimu_env.config import check_device
 from .config import AgentConfig, field_help
 from .ddp import cleanup_distributed, init_distributed, rank_device
 from .learner import MAReinforce
+from .tensorboard import TensorBoardLogger
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
@@ -73,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt up to --epochs in total")
     run.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this budget")
     run.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    run.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
+                     help="also log each epoch's metrics to TensorBoard, in DIR (default --out/tensorboard); needs "
+                          "pip install 'masimu[tensorboard]'")
     helps = field_help()
     cfg_group = parser.add_argument_group("AgentConfig (unset: dataset defaults)")
     hints = typing.get_type_hints(AgentConfig)
@@ -146,6 +152,9 @@ def _check_run_args(args: argparse.Namespace) -> None:
             args.graph = json.loads(args.graph)
         except json.JSONDecodeError as err:
             raise ValueError(f"--graph {args.graph!r} is neither a graph name nor a JSON list of lists: {err}") from None
+    if args.tensorboard is not None and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError("--tensorboard needs the tensorboard package: pip install 'masimu[tensorboard]' (or pip "
+                         "install tensorboard).")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {args.out} is a file, not a folder.")
@@ -172,6 +181,8 @@ def train_main(argv: list[str] | None = None) -> int:
         args.device = "cuda" if saved_device.startswith("cuda") else saved_device
     rank, world = init_distributed(device=args.device or "cpu")
     try:
+        tensorboard = None if args.tensorboard is None else TensorBoardLogger(args.tensorboard or
+                                                                              Path(args.out) / "tensorboard")
         train, test, train_rows, test_rows = load_splits(args.dataset, args.root, args.image_size, args.split_from,
                                                          args.train_fraction)
         image_shape = tuple(train.image_shape)
@@ -211,9 +222,11 @@ def train_main(argv: list[str] | None = None) -> int:
                   f"{'MASMU (GRU)' if cfg.belief == 'gru' else 'MALMU (LSTM)'} {cfg.n_agents} agents x {cfg.n_steps} "
                   f"steps, window {cfg.window}; world size {world}", flush=True)
         start = time.perf_counter()
-        model.fit(train, epochs=remaining, indices=train_rows, checkpoint_path=checkpoint,
-                  metrics_path=out / "history.json", progress=not args.no_progress, verbose=True,
-                  max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+        with contextlib.ExitStack() as stack:
+            callbacks = [] if tensorboard is None else [stack.enter_context(tensorboard)]
+            model.fit(train, epochs=remaining, indices=train_rows, checkpoint_path=checkpoint,
+                      metrics_path=out / "history.json", progress=not args.no_progress, verbose=True,
+                      max_seconds=None if args.max_minutes is None else 60 * args.max_minutes, callbacks=callbacks)
         train_seconds = time.perf_counter() - start
         if rank == 0:
             model.save(checkpoint)  # also when no epoch ran (fit saves after each epoch)
