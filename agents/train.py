@@ -181,8 +181,6 @@ def train_main(argv: list[str] | None = None) -> int:
         args.device = "cuda" if saved_device.startswith("cuda") else saved_device
     rank, world = init_distributed(device=args.device or "cpu")
     try:
-        tensorboard = None if args.tensorboard is None else TensorBoardLogger(args.tensorboard or
-                                                                              Path(args.out) / "tensorboard")
         train, test, train_rows, test_rows = load_splits(args.dataset, args.root, args.image_size, args.split_from,
                                                          args.train_fraction)
         image_shape = tuple(train.image_shape)
@@ -222,11 +220,13 @@ def train_main(argv: list[str] | None = None) -> int:
                   f"{'MASMU (GRU)' if cfg.belief == 'gru' else 'MALMU (LSTM)'} {cfg.n_agents} agents x {cfg.n_steps} "
                   f"steps, window {cfg.window}; world size {world}", flush=True)
         start = time.perf_counter()
-        with contextlib.ExitStack() as stack:
-            callbacks = [] if tensorboard is None else [stack.enter_context(tensorboard)]
+        logger = (contextlib.nullcontext() if args.tensorboard is None
+                  else TensorBoardLogger(args.tensorboard or out / "tensorboard"))
+        with logger as tensorboard:
             model.fit(train, epochs=remaining, indices=train_rows, checkpoint_path=checkpoint,
                       metrics_path=out / "history.json", progress=not args.no_progress, verbose=True,
-                      max_seconds=None if args.max_minutes is None else 60 * args.max_minutes, callbacks=callbacks)
+                      max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
+                      callbacks=[] if tensorboard is None else [tensorboard])
         train_seconds = time.perf_counter() - start
         if rank == 0:
             model.save(checkpoint)  # also when no epoch ran (fit saves after each epoch)
