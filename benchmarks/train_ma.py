@@ -367,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             key, value = parse_set(item)
         except ValueError as err:
             parser.error(str(err))
+        if key == "belief":
+            parser.error(f"--set {item!r}: the cell has its own flag; pass --belief {value} instead.")
         overrides[key] = value
     results: list[dict[str, Any]] = []
     for part in parts:

@@ -147,6 +147,7 @@ def test_set_values_parse_like_the_cli_and_bad_ones_are_named(train_ma):
 
 @pytest.mark.parametrize("argv, match", [
     (["--set", "nope=1"], "not an AgentConfig field"),
+    (["--belief", "gru", "--set", "belief=lstm"], "pass --belief lstm instead"),
     (["--bound-model", "x.pt"], "apply only to --part bound"),
     (["--part", "speed", "--cosine"], "--part speed times two epochs"),
     (["--json", "/no/such/folder/x.json"], "its folder does not exist"),
