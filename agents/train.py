@@ -30,10 +30,13 @@ from masimu_env.config import check_device
 from .config import AgentConfig, field_help
 from .ddp import cleanup_distributed, init_distributed, rank_device
 from .learner import MAReinforce
+from .networks import N_MOVES
+from .plots import plot_history
 from .tensorboard import TensorBoardLogger
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
+CURVES_NAME = "curves.png"
 DATA_NAME = "data.json"  # the data options of a run, which --resume must keep
 
 
@@ -67,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--root", default=None, help="folder holding the dataset's native files (not needed for digits)")
     run.add_argument("--image-size", type=int, default=None, help="resize images to this side (high-res datasets)")
     run.add_argument("--out", default="runs/train",
-                     help="folder for checkpoint.pt, metrics.json, history.{json,csv} and data.json")
+                     help="folder for checkpoint.pt, metrics.json, history.{json,csv}, curves.png and data.json")
     run.add_argument("--split-from", default=None,
                      help="make train/test from this one split with np.random.default_rng(0).permutation "
                           "(e.g. 'test' for the MNIST t10k file alone) instead of the train and test splits")
@@ -238,8 +241,13 @@ def train_main(argv: list[str] | None = None) -> int:
                            history=model.history)
             out.mkdir(parents=True, exist_ok=True)
             (out / METRICS_NAME).write_text(json.dumps(summary, indent=2))
+            written = f"{checkpoint} and {out / METRICS_NAME}"
+            if model.history:
+                plot_history(model.history, out / CURVES_NAME, title=args.dataset,
+                             uniform_log_prob=cfg.n_agents * cfg.n_steps * math.log(1 / N_MOVES))
+                written = f"{checkpoint}, {out / METRICS_NAME} and {out / CURVES_NAME}"
             print(f"test accuracy {metrics['accuracy']:.4f} (loss {metrics['loss']:.4f}, {metrics['n']} images); "
-                  f"wrote {checkpoint} and {out / METRICS_NAME}", flush=True)
+                  f"wrote {written}", flush=True)
     finally:
         cleanup_distributed()
     return 0

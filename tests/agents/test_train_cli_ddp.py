@@ -29,6 +29,7 @@ def test_train_main_writes_checkpoint_and_metrics(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["n_test"] == 270 and metrics["epochs_done"] == 2
     assert len(metrics["history"]) == 2 and (out / "history.csv").is_file()
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "curves.png" in printed
     model = MAReinforce.load(out / "checkpoint.pt")
     assert model.epochs_done == 2 and model.config.hidden_size == 16
     # --resume continues to --epochs in total
@@ -65,6 +66,7 @@ def test_resume_refuses_changed_settings_and_other_flag_mistakes(tmp_path):
     fresh = tmp_path / "zero"
     assert train_main(["--dataset", "digits", "--epochs", "0", "--out", str(fresh), "--no-progress", *TINY_ARGS]) == 0
     assert MAReinforce.load(fresh / "checkpoint.pt").epochs_done == 0
+    assert not (fresh / "curves.png").exists()  # no epoch, no curve
 
 
 def test_smoke_training_learns_digits(tmp_path):
