@@ -16,6 +16,7 @@ POLICIES = ("learned", "random")
 EVAL_POLICIES = ("greedy", "sample")
 FEATURE_NORMS = ("layer", "group", "none")
 LSTM_HEADS = ("cell", "hidden")
+COMBINES = ("probs", "logits")
 
 #: Network sizes and learning rates by dataset family (paper §5: MNIST-sized lr 1e-3, high-res lr 1e-4).
 #: MNIST uses L = cross-entropy in r = -L(p_bar - e_i) (r = log p_bar[i]): with 6-pixel windows on 28x28
@@ -71,6 +72,11 @@ class AgentConfig:
     """State of the belief LSTM that the prediction head p reads: 'cell', c_i(T), as paper Appendix A.4 writes
     (p_i = p(c_i(T))) and the public reimplementation does, or 'hidden', h_i(T) (checkpoints saved before this
     option existed). A GRU has only h, so it must stay at the default."""
+    combine: Literal["probs", "logits"] = "probs"
+    """How the agents' predictions p_i form p_bar: 'probs' averages their softmax distributions; 'logits' averages
+    the raw vectors p_i and applies one softmax (a product of experts; A.4's "averaging the raw prediction vectors"
+    read literally). With 'logits' every agent reports the shared raw vector, so the env, the reward and evaluate
+    all see p_bar = softmax(mean_i p_i)."""
     conv_channels: int = 32
     """Channels of the window feature extractor b (two 3x3 convs; see feature_norm)."""
     feature_dim: int = 128
@@ -144,7 +150,8 @@ class AgentConfig:
                 raise ValueError(f"AgentConfig.{name} must be an int >= {minimum}; got {value!r}.")
         for name, allowed in (("belief", BELIEFS), ("baseline", BASELINES), ("optimizer", OPTIMIZERS),
                               ("policy", POLICIES), ("eval_policy", EVAL_POLICIES),
-                              ("feature_norm", FEATURE_NORMS), ("lstm_head", LSTM_HEADS)):
+                              ("feature_norm", FEATURE_NORMS), ("lstm_head", LSTM_HEADS),
+                              ("combine", COMBINES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"AgentConfig.{name} must be one of {allowed}; got {getattr(self, name)!r}.")
         for name in ("lr", "weight_decay", "entropy_coef", "ce_weight", "step_reward_weight"):

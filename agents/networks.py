@@ -172,9 +172,14 @@ class MultiAgentNet(nn.Module):
         """Prediction head p on the belief state: (B, N, H) -> (B, N, K) logits.
 
         A GRU's head reads h_i(t); an LSTM's reads its cell state c_i(t) (p_i = p(c_i(T)), paper Appendix A.4),
-        or h_i(t) with ``AgentConfig.lstm_head='hidden'``.
+        or h_i(t) with ``AgentConfig.lstm_head='hidden'``. With ``AgentConfig.combine='logits'`` every agent's row
+        is the agents' mean raw vector.
         """
         if self.is_lstm and self.config.lstm_head == "cell":
             assert state.belief_c is not None
-            return self.prediction(state.belief_c)
-        return self.prediction(state.belief_h)
+            logits = self.prediction(state.belief_c)
+        else:
+            logits = self.prediction(state.belief_h)
+        if self.config.combine == "logits":  # every agent reports the mean raw vector: p_bar = softmax(mean_i p_i)
+            return logits.mean(1, keepdim=True).expand_as(logits)
+        return logits

@@ -20,10 +20,11 @@ def _corners_from_obs(obs, agents, image_shape, window):
     return torch.tensor(np.stack([np.rint(obs[a]["position"] * span) for a in agents]), dtype=torch.long)[None]
 
 
-@pytest.mark.parametrize("belief", ["gru", "lstm"])
+@pytest.mark.parametrize("belief, combine", [("gru", "probs"), ("lstm", "probs"), ("gru", "logits")])
 @pytest.mark.parametrize("mode", ["greedy", "sample", "random"])
-def test_pettingzoo_and_batched_paths_agree(tiny_config, digits_train, digits_test, few_rows, belief, mode):
-    model = MAReinforce(tiny_config(belief=belief, n_agents=3, n_steps=4), 10, digits_train.image_shape)
+def test_pettingzoo_and_batched_paths_agree(tiny_config, digits_train, digits_test, few_rows, belief, combine, mode):
+    model = MAReinforce(tiny_config(belief=belief, combine=combine, n_agents=3, n_steps=4), 10,
+                        digits_train.image_shape)
     model.fit(digits_train, epochs=1, indices=few_rows[:32], progress=False)
     env = masimu_env.parallel_env(digits_test, config=model.config.sim_config)
     for image_index in (0, 17, 101):

@@ -268,3 +268,24 @@ def test_lstm_head_reads_the_cell_state_as_appendix_a4_writes(tiny_config):
         tiny_config(belief="gru", lstm_head="hidden")
     with pytest.raises(ValueError, match="lstm_head must be one of"):
         tiny_config(belief="lstm", lstm_head="c")
+
+
+def test_combine_logits_is_a_product_of_experts(tiny_config):
+    """combine='logits': every agent reports the mean raw vector, so p_bar = softmax(mean_i p_i), not the mean of
+    the agents' softmaxes; the reward is scored on that p_bar."""
+    torch.manual_seed(0)
+    per_agent = MultiAgentNet(tiny_config(), 10, 1)
+    pooled = MultiAgentNet(tiny_config(combine="logits"), 10, 1)
+    pooled.load_state_dict(per_agent.state_dict())
+    state = per_agent.initial_state(3, 2, "cpu")
+    state = type(state)(torch.randn(3, 2, 16), state.decision_h)
+    raw = per_agent.predict_logits(state)
+    torch.testing.assert_close(pooled.predict_logits(state), raw.mean(1, keepdim=True).expand(3, 2, 10))
+    sim = Simulator(tiny_config(combine="logits").sim_config, 10)
+    images, labels = _images(4)
+    out = run_episode(pooled, sim, images, labels, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(out["probs"][:, 0], out["probs"][:, 1])
+    p_bar = torch.softmax(out["logits"].mean(1), -1)
+    torch.testing.assert_close(out["reward"], -((p_bar - torch.eye(10)[labels]) ** 2).sum(-1))
+    with pytest.raises(ValueError, match="combine must be one of"):
+        tiny_config(combine="mean")
