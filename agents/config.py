@@ -72,11 +72,11 @@ class AgentConfig:
     """State of the belief LSTM that the prediction head p reads: 'cell', c_i(T), as paper Appendix A.4 writes
     (p_i = p(c_i(T))) and the public reimplementation does, or 'hidden', h_i(T) (checkpoints saved before this
     option existed). A GRU has only h, so it must stay at the default."""
-    combine: Literal["probs", "logits"] = "probs"
-    """How the agents' predictions p_i form p_bar: 'probs' averages their softmax distributions; 'logits' averages
-    the raw vectors p_i and applies one softmax (a product of experts; A.4's "averaging the raw prediction vectors"
-    read literally). With 'logits' every agent reports the shared raw vector, so the env, the reward and evaluate
-    all see p_bar = softmax(mean_i p_i)."""
+    combine: Literal["probs", "logits"] = "logits"
+    """How the agents' predictions p_i form p_bar: 'logits' averages the raw vectors p_i and applies one softmax (A.4:
+    "averaging the raw prediction vectors across the agents"; a product of experts, +1 point on MNIST, see README);
+    'probs' averages their softmax distributions (checkpoints saved before this option existed). With 'logits' every
+    agent reports the shared raw vector, so the env, the reward and evaluate all see p_bar = softmax(mean_i p_i)."""
     conv_channels: int = 32
     """Channels of the window feature extractor b (two 3x3 convs; see feature_norm)."""
     feature_dim: int = 128

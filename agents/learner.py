@@ -501,8 +501,10 @@ class MAReinforce:
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"not a {CHECKPOINT_FORMAT} checkpoint (format={state.get('format') if isinstance(state, dict) else None!r}).")
         values = dict(state["config"])
+        # saved before these options existed: p_bar averaged softmaxes, and an LSTM's head read h
+        values.setdefault("combine", "probs")
         if values.get("belief") == "lstm":
-            values.setdefault("lstm_head", "hidden")  # saved before the option existed: the head read h
+            values.setdefault("lstm_head", "hidden")
         config = AgentConfig.from_dict(values)
         if device is not None:
             config = config.replace(device=device)

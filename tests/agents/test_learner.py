@@ -307,15 +307,15 @@ def test_cuda_learner_matches_cpu_and_trains(tiny_config, digits_train, few_rows
     assert 0.0 <= gpu.evaluate(digits_train, few_rows)["accuracy"] <= 1.0
 
 
-def test_lstm_checkpoint_from_before_lstm_head_keeps_reading_h(tiny_config, digits_test, tmp_path):
-    """A checkpoint saved before AgentConfig.lstm_head existed had its head on h: it loads as lstm_head='hidden' and
-    predicts exactly as that model did, not through the (untrained) cell-state head."""
-    model = MAReinforce(tiny_config(belief="lstm", lstm_head="hidden"), 10, digits_test.image_shape)
+def test_checkpoint_from_before_lstm_head_and_combine_predicts_as_it_did(tiny_config, digits_test, tmp_path):
+    """A checkpoint saved before AgentConfig.lstm_head and .combine existed had its LSTM head on h and averaged the
+    agents' softmaxes: it loads with lstm_head='hidden', combine='probs' and predicts exactly as that model did."""
+    model = MAReinforce(tiny_config(belief="lstm", lstm_head="hidden", combine="probs"), 10, digits_test.image_shape)
     state = model.state_dict()
-    del state["config"]["lstm_head"]
+    del state["config"]["lstm_head"], state["config"]["combine"]
     torch.save(state, tmp_path / "old.pt")
     loaded = MAReinforce.load(tmp_path / "old.pt")
-    assert loaded.config.lstm_head == "hidden"
+    assert (loaded.config.lstm_head, loaded.config.combine) == ("hidden", "probs")
     np.testing.assert_array_equal(model.predict_proba(digits_test, np.arange(10)),
                                   loaded.predict_proba(digits_test, np.arange(10)))
     assert MAReinforce(tiny_config(belief="lstm"), 10, (1, 8, 8)).config.lstm_head == "cell"

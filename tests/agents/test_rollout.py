@@ -107,8 +107,9 @@ def test_sample_moves_follows_pi():
 
 
 def test_messages_reach_other_agents(tiny_config):
-    """Agent 1's prediction depends on agent 0's window only through the routed messages."""
-    cfg = tiny_config(n_agents=2, n_steps=2)
+    """Agent 1's prediction depends on agent 0's window only through the routed messages (per-agent predictions:
+    combine='probs'; with 'logits' every agent reports the shared mean)."""
+    cfg = tiny_config(n_agents=2, n_steps=2, combine="probs")
     net, sim = _setup(cfg)
     images, labels = _images(1)
     corners = torch.tensor([[[0, 0], [4, 4]]])
@@ -117,7 +118,7 @@ def test_messages_reach_other_agents(tiny_config):
     changed[..., :4, :4] = 255 - changed[..., :4, :4]  # only agent 0's first window changes ...
     other = run_episode(net, sim, changed, labels, torch.Generator().manual_seed(0), "greedy", corners=corners)
     assert not torch.allclose(base["probs"][0, 1], other["probs"][0, 1])
-    silent = tiny_config(n_agents=2, n_steps=2, graph="none")
+    silent = tiny_config(n_agents=2, n_steps=2, graph="none", combine="probs")
     net2, sim2 = _setup(silent)
     a = run_episode(net2, sim2, images, labels, torch.Generator().manual_seed(0), "greedy", corners=corners)
     b = run_episode(net2, sim2, changed, labels, torch.Generator().manual_seed(0), "greedy", corners=corners)
@@ -259,10 +260,10 @@ def test_lstm_head_reads_the_cell_state_as_appendix_a4_writes(tiny_config):
     state_lstm = MultiAgentNet(tiny_config(belief="lstm"), 10, 1).initial_state(2, 2, "cpu")
     for head, read in (("cell", c), ("hidden", h)):
         torch.manual_seed(0)
-        net = MultiAgentNet(tiny_config(belief="lstm", lstm_head=head), 10, 1)
+        net = MultiAgentNet(tiny_config(belief="lstm", lstm_head=head, combine="probs"), 10, 1)
         state = type(state_lstm)(h, torch.zeros_like(h), c, torch.zeros_like(c))
         torch.testing.assert_close(net.predict_logits(state), net.prediction(read))
-    gru = MultiAgentNet(tiny_config(belief="gru"), 10, 1)
+    gru = MultiAgentNet(tiny_config(belief="gru", combine="probs"), 10, 1)
     torch.testing.assert_close(gru.predict_logits(type(state_lstm)(h, h)), gru.prediction(h))
     with pytest.raises(ValueError, match="lstm_head='hidden' applies only to belief='lstm'"):
         tiny_config(belief="gru", lstm_head="hidden")
@@ -274,8 +275,9 @@ def test_combine_logits_is_a_product_of_experts(tiny_config):
     """combine='logits': every agent reports the mean raw vector, so p_bar = softmax(mean_i p_i), not the mean of
     the agents' softmaxes; the reward is scored on that p_bar."""
     torch.manual_seed(0)
-    per_agent = MultiAgentNet(tiny_config(), 10, 1)
-    pooled = MultiAgentNet(tiny_config(combine="logits"), 10, 1)
+    per_agent = MultiAgentNet(tiny_config(combine="probs"), 10, 1)
+    pooled = MultiAgentNet(tiny_config(), 10, 1)
+    assert pooled.config.combine == "logits"  # the default
     pooled.load_state_dict(per_agent.state_dict())
     state = per_agent.initial_state(3, 2, "cpu")
     state = type(state)(torch.randn(3, 2, 16), state.decision_h)
