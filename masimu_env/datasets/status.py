@@ -37,9 +37,10 @@ def _probe(name: str, root: Path) -> tuple[bool, bool, str]:
         folder = batch_folder(root)
         train = [b for b in TRAIN_BATCHES if (folder / b).is_file()]
         test = [b for b in TEST_BATCHES if (folder / b).is_file()]
-        meta = "batches.meta present" if (folder / "batches.meta").is_file() else "batches.meta absent"
-        complete = len(train) == len(TRAIN_BATCHES) and len(test) == len(TEST_BATCHES) and "present" in meta
-        return bool(train or test), complete, (f"{len(train)}/5 train batches, {len(test)}/1 test batch in '{folder}'; {meta}")
+        has_meta = (folder / "batches.meta").is_file()
+        complete = len(train) == len(TRAIN_BATCHES) and len(test) == len(TEST_BATCHES) and has_meta
+        return bool(train or test), complete, (f"{len(train)}/5 train batches, {len(test)}/1 test batch in '{folder}'; "
+                                               f"batches.meta {'present' if has_meta else 'absent'}")
     if name == "resisc45":
         folder = resisc45_folder(root)
         classes, images = _class_tree(folder)
@@ -86,7 +87,8 @@ def dataset_status(name: str, root: str | os.PathLike[str] | None = None) -> dic
     path = resolve_root(name, root)
     out.update(root=str(path), origin=root_origin(name, root))
     if not path.is_dir():
-        return {**out, "found": False, "complete": False, "detail": f"folder '{path}' does not exist; expected {info.layout}"}
+        return {**out, "found": False, "complete": False,
+                "detail": f"folder '{path}' does not exist; expected {info.layout}"}
     try:
         found, complete, detail = _probe(name, path)
     except OSError as err:
