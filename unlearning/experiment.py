@@ -244,14 +244,21 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
     """Load the original of ``kind`` ("cnn", "ma_gru", "ma_lstm") from ``out`` or train and save it there.
 
     The file name holds the kind, a fingerprint of ``train``, the seed, the epochs and (for the learners) a hash of
-    ``agent_overrides``, so :func:`run_experiment` and the benchmarks share one cache of originals.
+    the whole resolved ``AgentConfig`` but its device, so :func:`run_experiment` and the benchmarks share one cache
+    of originals, and a changed default (not only a changed override) trains a new original.
 
     Returns:
         (model, info) with info's ``epochs``, ``train_time_s``, ``test_accuracy`` and ``path``.
     """
     tag = f"{kind}-{arch}" if kind == "cnn" and arch != "auto" else kind
-    if kind != "cnn" and agent_overrides:  # another learner configuration is another original
-        tag += "-" + hashlib.sha256(repr(sorted(agent_overrides.items())).encode()).hexdigest()[:8]
+    if kind != "cnn":  # another learner configuration is another original
+        from agents import AgentConfig
+
+        name = train.name if train.name in ("digits", "mnist", "cifar10", "resisc45", "ham10000") else None
+        config = AgentConfig.for_dataset(name, image_side=max(train.image_shape[1:]), belief=kind.split("_")[1],
+                                         seed=seed, epochs=epochs, device=device, **agent_overrides)
+        settings = {k: v for k, v in config.to_dict().items() if k != "device"}
+        tag += "-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     path = out / f"{tag}_{_data_fingerprint(train)}_seed{seed}_e{epochs}.pt"
     info_path = path.with_suffix(".json")
     if kind == "cnn":
@@ -264,14 +271,10 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
         seconds = time.perf_counter() - start
         torch.save(model.state_dict(), path)
     else:
-        from agents import AgentConfig, MAReinforce
+        from agents import MAReinforce
 
         if path.exists() and info_path.exists():
             return MAReinforce.load(path, device=device), json.loads(info_path.read_text())
-        side = max(train.image_shape[1:])
-        name = train.name if train.name in ("digits", "mnist", "cifar10", "resisc45", "ham10000") else None
-        config = AgentConfig.for_dataset(name, image_side=side, belief=kind.split("_")[1], seed=seed,
-                                         epochs=epochs, device=device, **agent_overrides)
         model = MAReinforce(config, train.num_classes, train.image_shape)
         start = time.perf_counter()
         model.fit(train, epochs=epochs, progress=False)

@@ -135,3 +135,19 @@ def test_run_experiment_checks_every_setting_before_training(digits_small, tmp_p
         with pytest.raises(ValueError, match=match):
             run_experiment((train, test), methods=["retrain", "mu"], out_dir=tmp_path, progress=False, **kwargs)
     assert not any((tmp_path / "originals").glob("*.pt")), "an original was trained before the settings were checked"
+
+
+def test_cached_learner_originals_are_keyed_by_the_resolved_config(digits_small, tmp_path):
+    """An override equal to the default reuses the cached original; any other value of any field (a changed default
+    included) trains a new one instead of loading a model of another configuration."""
+    from unlearning.experiment import original_model
+
+    train, test, _ = digits_small
+    tiny = dict(hidden_size=8, feature_dim=8, conv_channels=4, position_dim=4, raw_message_dim=4, message_dim=4)
+    kw = dict(kind="ma_gru", train=train, test=test, seed=0, epochs=1, out=tmp_path, device="cpu", progress=False)
+    _, first = original_model(**kw, agent_overrides=tiny)
+    _, same = original_model(**kw, agent_overrides={**tiny, "combine": "logits"})  # the default, spelled out
+    assert same["path"] == first["path"]
+    model, other = original_model(**kw, agent_overrides={**tiny, "combine": "probs"})
+    assert other["path"] != first["path"] and model.config.combine == "probs"
+    assert len(list(tmp_path.glob("ma_gru-*.pt"))) == 2
