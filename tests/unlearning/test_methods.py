@@ -326,3 +326,24 @@ def test_salun_mask_frees_exactly_the_threshold_share(digits_small, trained_cnn)
     cnn_masks = saliency_mask(trained_cnn, data, config)
     grads_free = sum(int(m.sum()) for m in cnn_masks)
     assert grads_free == round(0.5 * sum(p.numel() for p in trained_cnn.parameters()))
+
+
+def test_learner_checkpoints_are_keyed_by_its_settings_too(digits_small, tmp_path):
+    """Two fresh learners with equal starting weights but other settings (ma_retrain retrains a fresh learner from
+    the original's config) must not resume each other's checkpoint."""
+    from agents import AgentConfig, MAReinforce
+    from unlearning.config import UnlearningConfig
+    from unlearning.data import UnlearningData
+    from unlearning.methods.common import Checkpointer
+
+    train, _, split = digits_small
+    data = UnlearningData.from_split(train, split)
+    config = UnlearningConfig(checkpoint_dir=str(tmp_path))
+    tiny = dict(n_agents=2, n_steps=2, window=4, hidden_size=8, feature_dim=8, conv_channels=4, position_dim=4,
+                raw_message_dim=4, message_dim=4)
+    pooled, averaged = (MAReinforce(AgentConfig(**tiny, combine=c), train.num_classes, train.image_shape)
+                        for c in ("logits", "probs"))
+    assert all(torch.equal(a, b) for a, b in zip(pooled.net.state_dict().values(), averaged.net.state_dict().values()))
+    Checkpointer("ma_retrain", data, config, pooled).save({"epoch": 1})
+    assert Checkpointer("ma_retrain", data, config, pooled).load() is not None
+    assert Checkpointer("ma_retrain", data, config, averaged).load() is None
