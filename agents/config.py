@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
@@ -183,6 +185,12 @@ class AgentConfig:
         return SimConfig(n_agents=self.n_agents, n_steps=self.n_steps, window=self.window, stride=self.stride,
                          message_dim=self.message_dim, graph=self.graph, reward_loss=self.reward_loss,
                          device=self.device)
+
+    def fingerprint(self) -> str:
+        """SHA-256 hex digest of every field but ``device``: what a trained learner depends on. Caches of trained
+        learners (originals, unlearning checkpoints) key on it, so a changed default invalidates them too."""
+        settings = {k: v for k, v in self.to_dict().items() if k != "device"}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
     def replace(self, **changes: Any) -> "AgentConfig":
         """A copy with ``changes`` applied (validated again)."""

@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads; 1 is fastest for these tiny per-step tensors (default 1)")
     parser.add_argument("--eval-images", type=int, default=None, help="test images per evaluation (default all)")
-    parser.add_argument("--quick", action="store_true", help="tiny run for CI: 2 iterations of 50 steps, 20 test images (flags given explicitly win)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny run for CI: 2 iterations of 50 steps, 20 test images (flags given explicitly win)")
     args = parser.parse_args(argv)
     if args.quick:  # tiny defaults; flags given explicitly still win
         parser.set_defaults(iterations=2, frames_per_batch=50, minibatch=25, eval_images=20)

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                              "raise it on a cluster)")
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the private local Ray instance")
     parser.add_argument("--eval-images", type=int, default=None, help="test images per evaluation (default all)")
-    parser.add_argument("--quick", action="store_true", help="tiny run for CI: 2 iterations of 100 steps, 20 test images (flags given explicitly win)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny run for CI: 2 iterations of 100 steps, 20 test images (flags given explicitly win)")
     args = parser.parse_args(argv)
     if args.quick:  # tiny defaults; flags given explicitly still win
         parser.set_defaults(iterations=2, batch=100, minibatch=50, eval_images=20)

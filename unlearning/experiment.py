@@ -257,8 +257,7 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
         name = train.name if train.name in ("digits", "mnist", "cifar10", "resisc45", "ham10000") else None
         config = AgentConfig.for_dataset(name, image_side=max(train.image_shape[1:]), belief=kind.split("_")[1],
                                          seed=seed, epochs=epochs, device=device, **agent_overrides)
-        settings = {k: v for k, v in config.to_dict().items() if k != "device"}
-        tag += "-" + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+        tag += "-" + config.fingerprint()[:8]
     path = out / f"{tag}_{_data_fingerprint(train)}_seed{seed}_e{epochs}.pt"
     info_path = path.with_suffix(".json")
     if kind == "cnn":

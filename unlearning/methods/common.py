@@ -7,7 +7,6 @@ A method file holds only what makes it different (its loss, its data, its defaul
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable
@@ -211,8 +210,7 @@ def _fingerprint(method: str, data: UnlearningData, config: UnlearningConfig, mo
         h.update(key.encode())
         h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     if is_multi_agent(model):  # and the learner's settings (e.g. combine), which equal weights do not pin down
-        settings = {k: v for k, v in model.config.to_dict().items() if k != "device"}
-        h.update(json.dumps(settings, sort_keys=True).encode())
+        h.update(model.config.fingerprint().encode())
     h.update(data.retain.tobytes())
     h.update(data.forget.tobytes())
     # settings that cannot change the trained weights do not invalidate a checkpoint
