@@ -164,8 +164,8 @@ class AgentConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"AgentConfig.{name} must be True or False; got {getattr(self, name)!r}.")
         if self.belief == "gru" and self.lstm_head != "cell":
-            raise ValueError(f"AgentConfig.lstm_head={self.lstm_head!r} applies only to belief='lstm' (a GRU has no cell "
-                             "state; its head reads h).")
+            raise ValueError(f"AgentConfig.lstm_head={self.lstm_head!r} applies only to belief='lstm' (a GRU has no "
+                             "cell state; its head reads h).")
         if self.baseline == "loo" and self.rollouts_per_image < 2:
             raise ValueError("AgentConfig.baseline='loo' needs rollouts_per_image >= 2 (each episode's baseline is the "
                              f"mean reward of the same image's other episodes); got rollouts_per_image="
