@@ -47,9 +47,18 @@ def rank_device(device: str) -> str:
     return device
 
 
-def cleanup_distributed() -> None:
-    """Leave the process group if this process joined one."""
+def cleanup_distributed(wait: bool = False) -> None:
+    """Leave the process group if this process joined one.
+
+    Args:
+        wait: first wait for every rank to get here (a barrier). Pass it when the run ended normally: a rank that
+            leaves while another still works (rank 0 evaluating and writing the outputs) could abort in gloo's
+            teardown ("terminate called without an active exception"). Not after an error, where the other ranks
+            may never arrive (torchrun stops them).
+    """
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -183,6 +183,7 @@ def train_main(argv: list[str] | None = None) -> int:
         saved_device = str(saved_state["config"]["device"])
         args.device = "cuda" if saved_device.startswith("cuda") else saved_device
     rank, world = init_distributed(device=args.device or "cpu")
+    finished = False
     try:
         train, test, train_rows, test_rows = load_splits(args.dataset, args.root, args.image_size, args.split_from,
                                                          args.train_fraction)
@@ -248,8 +249,9 @@ def train_main(argv: list[str] | None = None) -> int:
                 written = f"{checkpoint}, {out / METRICS_NAME} and {out / CURVES_NAME}"
             print(f"test accuracy {metrics['accuracy']:.4f} (loss {metrics['loss']:.4f}, {metrics['n']} images); "
                   f"wrote {written}", flush=True)
+        finished = True
     finally:
-        cleanup_distributed()
+        cleanup_distributed(wait=finished)  # the other ranks wait for rank 0's outputs before the teardown
     return 0
 
 
