@@ -40,6 +40,11 @@ def sample_moves(logits: Tensor, generator: torch.Generator) -> tuple[Tensor, Te
     return moves, log_probs.gather(-1, moves[..., None]).squeeze(-1)
 
 
+def uniform_log_prob(n_agents: int, n_steps: int) -> float:
+    """log p_tau of any path under the uniform random walk: N * T * ln(1/4)."""
+    return n_agents * n_steps * float(np.log(1 / N_MOVES))
+
+
 def run_episode(net: MultiAgentNet, simulator: Simulator, images: Tensor, labels: Tensor,
                 generator: torch.Generator, mode: MoveMode = "sample", corners: Tensor | None = None,
                 step_rewards: bool = False) -> dict[str, Tensor]:
@@ -98,7 +103,7 @@ def run_episode(net: MultiAgentNet, simulator: Simulator, images: Tensor, labels
     logits = net.predict_logits(rnn_state)
     probs = torch.softmax(logits, dim=-1)
     if mode == "random":
-        log_prob = torch.full((b,), cfg.n_steps * n * float(np.log(1 / N_MOVES)), device=device)
+        log_prob = torch.full((b,), uniform_log_prob(n, cfg.n_steps), device=device)
     out = dict(logits=logits, probs=probs, reward=simulator.reward(state, probs), log_prob=log_prob,
                entropy=entropy, moves=torch.stack(moves_taken, dim=1), path=state.path)
     if step_rewards:

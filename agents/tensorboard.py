@@ -14,6 +14,9 @@ from typing import Any
 
 import torch.distributed as dist
 
+#: What to install, quoted by every error about the missing package.
+INSTALL_HINT = "the tensorboard package: pip install 'masimu[tensorboard]' (or pip install tensorboard)."
+
 #: Record keys that are bookkeeping, not curves.
 _SKIP = ("epoch",)
 
@@ -44,8 +47,7 @@ class TensorBoardLogger:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ModuleNotFoundError:
-            raise ModuleNotFoundError("TensorBoard logging needs the tensorboard package: "
-                                      "pip install 'masimu[tensorboard]' (or pip install tensorboard).") from None
+            raise ModuleNotFoundError(f"TensorBoard logging needs {INSTALL_HINT}") from None
         self.log_dir = os.fspath(log_dir)
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
         self._writer = SummaryWriter(self.log_dir) if rank == 0 else None

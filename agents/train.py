@@ -30,9 +30,9 @@ from masimu_env.config import check_device
 from .config import AgentConfig, field_help
 from .ddp import cleanup_distributed, init_distributed, rank_device
 from .learner import MAReinforce
-from .networks import N_MOVES
 from .plots import plot_history
-from .tensorboard import TensorBoardLogger
+from .rollout import uniform_log_prob
+from .tensorboard import INSTALL_HINT, TensorBoardLogger
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
@@ -156,8 +156,7 @@ def _check_run_args(args: argparse.Namespace) -> None:
         except json.JSONDecodeError as err:
             raise ValueError(f"--graph {args.graph!r} is neither a graph name nor a JSON list of lists: {err}") from None
     if args.tensorboard is not None and importlib.util.find_spec("tensorboard") is None:
-        raise ValueError("--tensorboard needs the tensorboard package: pip install 'masimu[tensorboard]' (or pip "
-                         "install tensorboard).")
+        raise ValueError(f"--tensorboard needs {INSTALL_HINT}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {args.out} is a file, not a folder.")
@@ -245,7 +244,7 @@ def train_main(argv: list[str] | None = None) -> int:
             written = f"{checkpoint} and {out / METRICS_NAME}"
             if model.history:
                 plot_history(model.history, out / CURVES_NAME, title=args.dataset,
-                             uniform_log_prob=cfg.n_agents * cfg.n_steps * math.log(1 / N_MOVES))
+                             uniform_log_prob=uniform_log_prob(cfg.n_agents, cfg.n_steps))
                 written = f"{checkpoint}, {out / METRICS_NAME} and {out / CURVES_NAME}"
             print(f"test accuracy {metrics['accuracy']:.4f} (loss {metrics['loss']:.4f}, {metrics['n']} images); "
                   f"wrote {written}", flush=True)

@@ -47,6 +47,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents import AgentConfig, MAReinforce, run_episode  # noqa: E402
+from agents.rollout import uniform_log_prob  # noqa: E402
 from masimu_env import datasets  # noqa: E402
 from masimu_env.core import dynamics  # noqa: E402
 
@@ -125,7 +126,7 @@ def run_learner(name: str, config: AgentConfig, train: Any, train_rows: np.ndarr
                   seconds_per_epoch=timer.train_seconds / max(n_epochs, 1), wall_seconds=wall,
                   reached=reach, reached_after_s=timer.reached_at,
                   final_log_prob=model.history[-1]["log_prob"], final_entropy=model.history[-1]["entropy"],
-                  uniform_log_prob=config.n_agents * config.n_steps * float(np.log(0.25)))
+                  uniform_log_prob=uniform_log_prob(config.n_agents, config.n_steps))
     schedule = ", cosine lr" if cosine else ""
     line = (f"[{name}] {config.belief.upper()} policy={config.policy}{schedule}: test acc {final['accuracy']:.4f} "
             f"(best {timer.best:.4f}; train rows {fitted['accuracy']:.4f}) after {n_epochs} epochs, "
