@@ -9,13 +9,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from masimu_env.config import SimConfig, defaults_for, is_seed
+from masimu_env.config import SimConfig, check_int, check_seed, defaults_for
 
 BELIEFS = ("gru", "lstm")
 BASELINES = ("mean", "greedy", "loo", "none")
 OPTIMIZERS = ("adam", "sgd")
 POLICIES = ("learned", "random")
-EVAL_POLICIES = ("greedy", "sample")
+EVAL_POLICIES = ("greedy", "sample", "random")
 FEATURE_NORMS = ("layer", "group", "none")
 LSTM_HEADS = ("cell", "hidden")
 COMBINES = ("probs", "logits")
@@ -133,9 +133,10 @@ class AgentConfig:
     reward only; the policy gradient always uses the final r_tau."""
     policy: Literal["learned", "random"] = "learned"
     """'learned': sample moves from pi (MA-REINFORCE); 'random': uniform random walk, same networks."""
-    eval_policy: Literal["greedy", "sample"] = "greedy"
+    eval_policy: Literal["greedy", "sample", "random"] = "greedy"
     """Moves during evaluation: argmax of pi, or sampled with a generator seeded by eval_seed (sampled moves then
-    also depend on how the rows are batched; greedy ones do not)."""
+    also depend on how the rows are batched; greedy ones do not), or 'random': uniform moves from that generator,
+    whatever pi says (an ablation: the trained networks with their policy switched off)."""
     seed: int = 0
     """Seeds parameter init, shuffling and training rollouts."""
     eval_seed: int = 12345
@@ -146,10 +147,8 @@ class AgentConfig:
     def __post_init__(self) -> None:
         for name in ("n_agents", "n_steps", "window", "stride", "message_dim", "conv_channels", "feature_dim",
                      "position_dim", "raw_message_dim", "hidden_size", "epochs", "batch_size", "rollouts_per_image"):
-            value = getattr(self, name)
             minimum = 0 if name == "epochs" else 1
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-                raise ValueError(f"AgentConfig.{name} must be an int >= {minimum}; got {value!r}.")
+            object.__setattr__(self, name, check_int(getattr(self, name), f"AgentConfig.{name}", minimum))
         for name, allowed in (("belief", BELIEFS), ("baseline", BASELINES), ("optimizer", OPTIMIZERS),
                               ("policy", POLICIES), ("eval_policy", EVAL_POLICIES),
                               ("feature_norm", FEATURE_NORMS), ("lstm_head", LSTM_HEADS),
@@ -175,8 +174,7 @@ class AgentConfig:
         if self.grad_clip is not None and (not isinstance(self.grad_clip, (int, float)) or not self.grad_clip > 0):
             raise ValueError(f"AgentConfig.grad_clip must be a float > 0 or None; got {self.grad_clip!r}.")
         for name in ("seed", "eval_seed"):
-            if not is_seed(getattr(self, name)):
-                raise ValueError(f"AgentConfig.{name} must be an int in [0, 2**63); got {getattr(self, name)!r}.")
+            object.__setattr__(self, name, check_seed(getattr(self, name), f"AgentConfig.{name}"))
         self.sim_config  # validates the environment fields (graph, reward_loss, device)
 
     @property

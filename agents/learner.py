@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from masimu_env.config import check_fits
+from masimu_env.config import check_fits, check_int
 from masimu_env.core import Simulator, dynamics
 
 from .config import AgentConfig
@@ -110,11 +110,6 @@ def _check_indices(indices: Any, n: int, name: str) -> np.ndarray:
     return idx
 
 
-def _check_int(value: Any, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
-
-
 def _needs_labels(data: Any, method: str) -> None:
     if isinstance(data, Tensor):
         raise TypeError(f"{method} scores against labels, which an image tensor does not have; pass a dataset, e.g. "
@@ -138,8 +133,7 @@ class MAReinforce:
             config = AgentConfig.from_dict(config)
         elif not isinstance(config, AgentConfig):
             raise TypeError(f"config must be an AgentConfig or a dict of its fields; got {type(config).__name__}.")
-        if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
-            raise ValueError(f"n_classes must be an int >= 2; got {n_classes!r}.")
+        n_classes = check_int(n_classes, "n_classes", 2)
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3:
             raise ValueError(f"image_shape must be (C, H, W); got {image_shape}.")
@@ -208,9 +202,9 @@ class MAReinforce:
         """
         cfg = self.config
         epochs = cfg.epochs if epochs is None else epochs
-        _check_int(epochs, "epochs", 0)
+        check_int(epochs, "epochs", 0)
         batch_size = cfg.batch_size if batch_size is None else batch_size
-        _check_int(batch_size, "batch_size", 1)
+        check_int(batch_size, "batch_size", 1)
         lr = cfg.lr if lr is None else float(lr)
         if not lr > 0 or not math.isfinite(lr):
             raise ValueError(f"lr must be a finite float > 0; got {lr!r}.")
@@ -377,7 +371,7 @@ class MAReinforce:
         cfg = self.config
         _, h, w = self.image_shape
         corners = eval_corners(rows, cfg.n_agents, h, w, cfg.window, cfg.eval_seed)
-        mode = "random" if cfg.policy == "random" else ("greedy" if cfg.eval_policy == "greedy" else "sample")
+        mode = "random" if cfg.policy == "random" else cfg.eval_policy
         return run_episode(self.net, self.simulator, images, labels, generator, mode, corners=corners)
 
     @torch.no_grad()
@@ -388,7 +382,7 @@ class MAReinforce:
         A dataset row's start corners are a function of its index, so its episode is the same in any subset or
         batch. A tensor has no labels and no row identity: row i starts at the corners of index i, ``labels`` are
         -1 and ``reward`` is NaN."""
-        _check_int(batch_size, "batch_size", 1)
+        check_int(batch_size, "batch_size", 1)
         if isinstance(data, Tensor):
             if indices is not None:
                 raise ValueError("indices= applies to datasets; slice the image tensor instead.")

@@ -117,11 +117,18 @@ def run_learner(name: str, config: AgentConfig, train: Any, train_rows: np.ndarr
     wall = time.perf_counter() - start
     final = model.evaluate(test, indices=test_rows)
     fitted = model.evaluate(train, indices=train_rows)  # the training rows scored like the test rows
+    moved_at_random = None
+    if config.policy == "learned":  # ablation: these trained networks with their policy switched off at test time
+        trained_config = model.config
+        model.config = trained_config.replace(eval_policy="random")
+        moved_at_random = model.evaluate(test, indices=test_rows)["accuracy"]
+        model.config = trained_config
     if save_dir is not None:
         model.save(Path(save_dir) / f"{name}-{config.policy}.pt")
     n_epochs = len(model.history)
     result = dict(run=name, belief=config.belief, policy=config.policy, cosine=cosine, test_accuracy=final["accuracy"],
-                  train_accuracy=fitted["accuracy"], best_test_accuracy=timer.best, epochs=n_epochs,
+                  train_accuracy=fitted["accuracy"], random_moves_test_accuracy=moved_at_random,
+                  best_test_accuracy=timer.best, epochs=n_epochs,
                   train_seconds=timer.train_seconds,
                   seconds_per_epoch=timer.train_seconds / max(n_epochs, 1), wall_seconds=wall,
                   reached=reach, reached_after_s=timer.reached_at,
@@ -133,6 +140,8 @@ def run_learner(name: str, config: AgentConfig, train: Any, train_rows: np.ndarr
             f"{timer.train_seconds:.0f}s training, "
             f"{result['seconds_per_epoch']:.2f} s/epoch; log p_tau {result['final_log_prob']:.2f} "
             f"(uniform {result['uniform_log_prob']:.2f})")
+    if moved_at_random is not None:
+        line += f"; the same networks moved at random at test: {moved_at_random:.4f}"
     if reach is not None:
         line += (f"; reached {reach:.0%} after {timer.reached_at:.0f}s" if timer.reached_at is not None
                  else f"; did not reach {reach:.0%}")

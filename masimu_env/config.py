@@ -48,6 +48,28 @@ def is_seed(value: Any) -> bool:
     return _is_int(value) and 0 <= value < 2**63
 
 
+def check_int(value: Any, name: str, minimum: int = 0, *, optional: bool = False) -> int | None:
+    """``value`` as a Python int; a ValueError naming ``name`` unless it is an integer (Python or NumPy, not a
+    bool) >= ``minimum``, or None when ``optional``. Configs store the returned Python int, so a NumPy integer
+    (e.g. from a ``np.arange`` sweep) still serialises to JSON and hashes like the same Python int."""
+    if value is None and optional:
+        return None
+    if not _is_int(value) or value < minimum:
+        expected = f"None or an int >= {minimum}" if optional else f"an int >= {minimum}"
+        raise ValueError(f"{name} must be {expected}; got {value!r}.")
+    return int(value)
+
+
+def check_seed(value: Any, name: str, *, optional: bool = False) -> int | None:
+    """``value`` as a Python int; a ValueError naming ``name`` unless :func:`is_seed` (or None when ``optional``)."""
+    if value is None and optional:
+        return None
+    if not is_seed(value):
+        expected = "None or an int in [0, 2**63)" if optional else "an int in [0, 2**63)"
+        raise ValueError(f"{name} must be {expected}; got {value!r}.")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Configuration of the environment and of its batched core."""
@@ -78,23 +100,17 @@ class SimConfig:
     """Upper bound on env steps (PettingZoo convention); defaults to n_steps."""
 
     def __post_init__(self) -> None:
-        for name in ("n_agents", "n_steps", "window", "stride"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"SimConfig.{name} must be an int >= 1; got {value!r}.")
-        if not _is_int(self.message_dim) or self.message_dim < 0:
-            raise ValueError(f"SimConfig.message_dim must be an int >= 0; got {self.message_dim!r}.")
+        for name, minimum in (("n_agents", 1), ("n_steps", 1), ("window", 1), ("stride", 1), ("message_dim", 0)):
+            object.__setattr__(self, name, check_int(getattr(self, name), f"SimConfig.{name}", minimum))
         if self.reward_loss not in REWARD_LOSSES:
             raise ValueError(f"SimConfig.reward_loss must be one of {REWARD_LOSSES}; got {self.reward_loss!r}.")
         if self.action_mode not in ACTION_MODES:
             raise ValueError(f"SimConfig.action_mode must be one of {ACTION_MODES}; got {self.action_mode!r}.")
         if self.render_mode not in RENDER_MODES:
             raise ValueError(f"SimConfig.render_mode must be one of {RENDER_MODES}; got {self.render_mode!r}.")
-        if self.seed is not None and not is_seed(self.seed):
-            raise ValueError(f"SimConfig.seed must be None or an int in [0, 2**63); got {self.seed!r}.")
-        if self.max_cycles is not None and (not _is_int(self.max_cycles) or self.max_cycles < self.n_steps):
-            raise ValueError(f"SimConfig.max_cycles must be an int >= n_steps ({self.n_steps}); "
-                             f"got {self.max_cycles!r}.")
+        object.__setattr__(self, "seed", check_seed(self.seed, "SimConfig.seed", optional=True))
+        object.__setattr__(self, "max_cycles", check_int(self.max_cycles, "SimConfig.max_cycles (at least n_steps)",
+                                                         self.n_steps, optional=True))
         # a config may name a GPU this machine lacks (a checkpoint trained elsewhere, loaded with another device)
         check_device(self.device, "SimConfig.device", here=False)
         self.adjacency()  # validates the graph

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from masimu_env.config import check_int
+
 
 @dataclass(frozen=True)
 class UnlearningConfig:
@@ -87,27 +89,15 @@ class UnlearningConfig:
     """SCRUB: weight of the distillation KL in the min-step."""
 
     def __post_init__(self) -> None:
-        for name in ("epochs",):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise ValueError(f"UnlearningConfig.{name} must be None or an int >= 0; got {value!r}.")
-        for name in ("batch_size", "eval_batch_size", "lime_num_samples"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"UnlearningConfig.{name} must be an int >= 1; got {value!r}.")
-        if self.retrain_epochs is not None and (isinstance(self.retrain_epochs, bool)
-                                                or not isinstance(self.retrain_epochs, int) or self.retrain_epochs < 0):
-            raise ValueError(f"UnlearningConfig.retrain_epochs must be None or an int >= 0; got {self.retrain_epochs!r}.")
-        for name in ("seed", "scrub_max_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"UnlearningConfig.{name} must be an int >= 0; got {value!r}.")
+        for name, minimum, optional in (("epochs", 0, True), ("retrain_epochs", 0, True),
+                                        ("batch_size", 1, False), ("eval_batch_size", 1, False),
+                                        ("lime_num_samples", 1, False), ("seed", 0, False),
+                                        ("scrub_max_steps", 0, False), ("lime_retain_per_class", 0, True),
+                                        ("lime_forget_per_class", 0, True)):
+            object.__setattr__(self, name, check_int(getattr(self, name), f"UnlearningConfig.{name}", minimum,
+                                                     optional=optional))
         if self.optimizer is not None and self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"UnlearningConfig.optimizer must be None, 'sgd' or 'adam'; got {self.optimizer!r}.")
-        for name in ("lime_retain_per_class", "lime_forget_per_class"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise ValueError(f"UnlearningConfig.{name} must be None or an int >= 0; got {value!r}.")
         if self.lr is not None and not 0 < self.lr < math.inf:
             raise ValueError(f"UnlearningConfig.lr must be None or a finite number > 0; got {self.lr!r}.")
         for name in ("momentum", "weight_decay"):

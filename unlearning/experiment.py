@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from agents.serialization import load_weights_only
 from masimu_env import datasets as datasets_module
+from masimu_env.config import check_int
 from masimu_env.datasets import ImageDataset
 
 from .config import UnlearningConfig
@@ -382,9 +383,7 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         raise ValueError(f"method_settings names methods not being run: {unknown}; methods: {list(methods)}.")
     if not seeds:
         raise ValueError("seeds is empty; pass at least one seed, e.g. (0,).")
-    for name, value in (("cnn_epochs", cnn_epochs), ("ma_epochs", ma_epochs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
+    cnn_epochs, ma_epochs = check_int(cnn_epochs, "cnn_epochs", 1), check_int(ma_epochs, "ma_epochs", 1)
     for source, values in [("settings", settings or {})] + [(f"method_settings[{m!r}]", v)
                                                             for m, v in (method_settings or {}).items()]:
         fixed = sorted(set(values) & {"seed", "device", "checkpoint_dir"})

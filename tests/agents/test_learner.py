@@ -58,6 +58,23 @@ def test_random_walk_ignores_the_baseline(tiny_config, digits_train, few_rows):
     _assert_same(trained[0], trained[2])
 
 
+def test_eval_policy_random_switches_the_trained_policy_off(tiny_config, digits_train, digits_test, few_rows):
+    """eval_policy='random' plays the trained networks with uniform moves: exactly what the same weights do as a
+    random walk, and not the greedy moves of pi."""
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    model.fit(digits_train, epochs=1, indices=few_rows, progress=False)
+    rows = np.arange(40)
+    greedy = model.episode_outputs(digits_test, rows)
+    model.config = model.config.replace(eval_policy="random")
+    ablated = model.episode_outputs(digits_test, rows)
+    walker = MAReinforce(tiny_config(policy="random"), 10, digits_train.image_shape)
+    walker.net.load_state_dict(model.net.state_dict())
+    walk = walker.episode_outputs(digits_test, rows)
+    assert torch.equal(ablated["moves"], walk["moves"])
+    assert torch.equal(ablated["probs"], walk["probs"])
+    assert not torch.equal(ablated["moves"], greedy["moves"])
+
+
 def test_greedy_baseline_scores_the_greedy_rollout_from_the_same_starts(tiny_config, digits_train, few_rows, monkeypatch):
     """baseline='greedy': each batch also plays argmax pi from the sampled episodes' start corners, without gradient."""
     import agents.learner as learner_module

@@ -129,9 +129,15 @@ def test_run_learner_reports_the_training_rows_scored_like_the_test_rows(train_m
         torch.set_num_threads(threads)
     assert result["train_accuracy"] == again.evaluate(train, indices=rows)["accuracy"]
     assert result["test_accuracy"] == again.evaluate(test, indices=test_rows)["accuracy"]
-    assert f"train rows {result['train_accuracy']:.4f}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"train rows {result['train_accuracy']:.4f}" in printed
     saved = MAReinforce.load(tmp_path / "digits-learned.pt")  # --save
     np.testing.assert_array_equal(saved.predict(test, test_rows), again.predict(test, test_rows))
+    # the ablation: the same trained networks moved at random at test time, and the model left as it was
+    assert saved.config.eval_policy == "greedy"
+    again.config = again.config.replace(eval_policy="random")
+    assert result["random_moves_test_accuracy"] == again.evaluate(test, indices=test_rows)["accuracy"]
+    assert f"moved at random at test: {result['random_moves_test_accuracy']:.4f}" in printed
 
 
 def test_set_values_parse_like_the_cli_and_bad_ones_are_named(train_ma):

@@ -285,3 +285,24 @@ def test_reset_rejects_corners_labels_and_predictions_it_cannot_use():
         with pytest.raises(ValueError, match=match):
             sim.agent_rewards(state, predictions)
     assert sim.agent_rewards(state, torch.tensor([[3, 3]])).tolist() == [[0.0, 0.0]]
+
+
+def test_configs_store_numpy_integers_as_python_ints():
+    """A sweep over np.arange hands the configs NumPy integers: they are accepted, stored as Python ints, and so
+    serialise to JSON and hash like the same Python ints (AgentConfig.fingerprint used to raise TypeError)."""
+    from agents import AgentConfig
+    from unlearning import UnlearningConfig
+
+    sim = SimConfig(n_agents=np.int64(4), max_cycles=np.int32(7), seed=np.uint8(3))
+    assert (type(sim.n_agents), type(sim.max_cycles), type(sim.seed)) == (int, int, int)
+    agent = AgentConfig(n_agents=np.int64(3), hidden_size=np.int16(64), seed=np.int64(0))
+    assert type(agent.hidden_size) is int and type(agent.seed) is int
+    assert agent.fingerprint() == AgentConfig(n_agents=3, hidden_size=64, seed=0).fingerprint()
+    unlearning = UnlearningConfig(epochs=np.int64(2), batch_size=np.int32(8))
+    assert (type(unlearning.epochs), type(unlearning.batch_size)) == (int, int)
+    for bad, match in ((lambda: SimConfig(n_agents=True), "SimConfig.n_agents must be an int >= 1"),
+                       (lambda: SimConfig(max_cycles=2), r"max_cycles \(at least n_steps\) must be None or an int >= 5"),
+                       (lambda: AgentConfig(seed=-1), r"AgentConfig.seed must be an int in \[0, 2\*\*63\)"),
+                       (lambda: UnlearningConfig(epochs=1.0), "UnlearningConfig.epochs must be None or an int >= 0")):
+        with pytest.raises(ValueError, match=match):
+            bad()
