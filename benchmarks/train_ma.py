@@ -121,8 +121,10 @@ def run_learner(name: str, config: AgentConfig, train: Any, train_rows: np.ndarr
     if config.policy == "learned":  # ablation: these trained networks with their policy switched off at test time
         trained_config = model.config
         model.config = trained_config.replace(eval_policy="random")
-        moved_at_random = model.evaluate(test, indices=test_rows)["accuracy"]
-        model.config = trained_config
+        try:
+            moved_at_random = model.evaluate(test, indices=test_rows)["accuracy"]
+        finally:
+            model.config = trained_config
     if save_dir is not None:
         model.save(Path(save_dir) / f"{name}-{config.policy}.pt")
     n_epochs = len(model.history)
