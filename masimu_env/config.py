@@ -48,15 +48,17 @@ def is_seed(value: Any) -> bool:
     return _is_int(value) and 0 <= value < 2**63
 
 
-def check_int(value: Any, name: str, minimum: int = 0, *, optional: bool = False) -> int | None:
-    """``value`` as a Python int; a ValueError naming ``name`` unless it is an integer (Python or NumPy, not a
-    bool) >= ``minimum``, or None when ``optional``. Configs store the returned Python int, so a NumPy integer
-    (e.g. from a ``np.arange`` sweep) still serialises to JSON and hashes like the same Python int."""
+def check_int(value: Any, name: str, minimum: int = 0, *, optional: bool = False, why: str = "") -> int | None:
+    """``value`` as a Python int; a ValueError naming ``name`` (and ``why`` the bound is what it is, in brackets)
+    unless it is an integer (Python or NumPy, not a bool) >= ``minimum``, or None when ``optional``. Configs store
+    the returned Python int, so a NumPy integer (e.g. from a ``np.arange`` sweep) still serialises to JSON and
+    hashes like the same Python int."""
     if value is None and optional:
         return None
     if not _is_int(value) or value < minimum:
         expected = f"None or an int >= {minimum}" if optional else f"an int >= {minimum}"
-        raise ValueError(f"{name} must be {expected}; got {value!r}.")
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{name} must be {expected}{reason}; got {value!r}.")
     return int(value)
 
 

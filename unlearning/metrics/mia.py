@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from masimu_env.config import check_int
+
 
 @dataclass(frozen=True)
 class MiaResult:
@@ -55,8 +57,7 @@ def loss_mia(member_losses: np.ndarray, nonmember_losses: np.ndarray, *, balance
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
-        raise ValueError(f"folds must be an int >= 2 (K of the K-fold CV); got {folds!r}.")
+    folds = check_int(folds, "folds", 2, why="K of the K-fold CV")
     members = _check_losses("member_losses", member_losses)
     nonmembers = _check_losses("nonmember_losses", nonmember_losses)
     rng = np.random.default_rng(seed)
