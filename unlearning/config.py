@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from masimu_env.config import check_int
+from masimu_env.config import check_int, check_seed
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,12 @@ class UnlearningConfig:
     def __post_init__(self) -> None:
         for name, minimum, optional in (("epochs", 0, True), ("retrain_epochs", 0, True),
                                         ("batch_size", 1, False), ("eval_batch_size", 1, False),
-                                        ("lime_num_samples", 1, False), ("seed", 0, False),
+                                        ("lime_num_samples", 1, False),
                                         ("scrub_max_steps", 0, False), ("lime_retain_per_class", 0, True),
                                         ("lime_forget_per_class", 0, True)):
             object.__setattr__(self, name, check_int(getattr(self, name), f"UnlearningConfig.{name}", minimum,
                                                      optional=optional))
+        object.__setattr__(self, "seed", check_seed(self.seed, "UnlearningConfig.seed"))
         if self.optimizer is not None and self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"UnlearningConfig.optimizer must be None, 'sgd' or 'adam'; got {self.optimizer!r}.")
         if self.lr is not None and not 0 < self.lr < math.inf:

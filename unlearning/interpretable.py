@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from .config import UnlearningConfig
 from .data import UnlearningData
 from .explain import lime_coefficients
+from .explain.config import MAX_SEED
 from .explain.weight import row_similarities
 from .models import is_multi_agent
 
@@ -163,6 +164,11 @@ class InterpretableWeights:
         labels = data.train.labels
         retain_explained, forget_explained = cls.explained_indices(data, config)
         explained = np.concatenate([retain_explained, forget_explained])
+        if config.seed + len(explained) - 1 > MAX_SEED:
+            raise ValueError(f"UnlearningConfig.seed {config.seed} is too large for the LIME explanations of "
+                             f"{len(explained)} images: image i draws its perturbations from numpy "
+                             f"RandomState(seed + i), which takes seeds up to 2**32 - 1; "
+                             f"pass a seed <= {MAX_SEED - len(explained) + 1}.")
         chunks = []
         for begin in range(0, len(explained), 1024):
             images, _ = data.train.get_batch(explained[begin:begin + 1024])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import pytest
 import torch
@@ -227,6 +228,11 @@ def test_interpretable_weights_per_class_tables(digits_small, trained_cnn):
     assert np.all(np.diff(retain_picked) > 0) and np.bincount(train.labels[forget_picked]).max() == 1
     with pytest.raises(ValueError, match="lime_forget_per_class"):
         UnlearningConfig(lime_forget_per_class=-1)
+    # the seed also seeds LIME's per-image RandomState(seed + i): one too large for the explained images is
+    # refused before any LIME work, naming UnlearningConfig.seed and the largest that fits
+    n_explained = len(retain_picked) + len(forget_picked)
+    with pytest.raises(ValueError, match=rf"UnlearningConfig.seed .* {n_explained} images.*<= {2**32 - n_explained}"):
+        InterpretableWeights.compute(trained_cnn, data, dataclasses.replace(config, seed=2**32 - n_explained + 1))
 
 
 def test_multi_agent_fine_tuning_clips_like_the_learner(digits_small, tiny_gru, monkeypatch):

@@ -1,7 +1,7 @@
 """LIME explanations at batch speed and the interpretable weight I_w (paper section 3).
 
-Independent of ``masimu_env``: works with any torch classifier mapping (B, C, H, W)
-float images in [0, 1] to logits.
+Needs nothing from ``masimu_env`` but its shared integer check: works with any torch
+classifier mapping (B, C, H, W) float images in [0, 1] to logits.
 
     coefs = lime_coefficients(model, images)                  # (B, rows*cols)
     i_w = interpretable_weight(retain_coefs, forget_coefs)   # float in [0, 1]

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from . import cache
 from ._inputs import as_labels, check_images, resolve_device, to_float64
-from .config import ExplainConfig, SegmentationFn
+from .config import MAX_SEED, ExplainConfig, SegmentationFn
 from .lime_fast import SuperpixelCoefficients, explain_fast
 from .lime_reference import explain_reference
 from .segmentation import grid_projection, segment_images
@@ -86,6 +86,10 @@ def explain(model: nn.Module, images: Tensor | np.ndarray,
         raise TypeError(f"config must be an ExplainConfig; got {type(config).__name__}.")
     checked_images = check_images(images)
     batch, channels, height, width = checked_images.shape
+    if config.seed + batch - 1 > MAX_SEED:
+        raise ValueError(f"ExplainConfig.seed {config.seed} is too large for {batch} images: image i draws from "
+                         f"numpy RandomState(seed + i), which takes seeds up to 2**32 - 1; "
+                         f"pass a seed <= {MAX_SEED - batch + 1}.")
     explicit_labels = as_labels(labels, batch)
     device = resolve_device(model, device)
     grid = config.grid_for(height, width)

@@ -11,8 +11,13 @@ from typing import Callable, Union
 
 import numpy as np
 
+from masimu_env.config import check_int
+
 BACKENDS = ("fast", "lime")
 SEGMENTATIONS = ("grid", "slic", "quickshift")
+
+MAX_SEED = 2**32 - 1
+"""Largest seed numpy's RandomState takes; image i of a call uses seed + i, so seed + B - 1 must not pass it."""
 
 SegmentationFn = Callable[[np.ndarray], np.ndarray]
 """Maps one (H, W, 3) float64 image in [0, 1] to an (H, W) integer label map."""
@@ -40,7 +45,8 @@ class ExplainConfig:
     ridge_alpha: float = 1.0
     """L2 penalty of the weighted ridge regression (lime's default Ridge(alpha=1))."""
     seed: int = 0
-    """Image i of a call draws its perturbations from numpy RandomState(seed + i)."""
+    """Image i of a call draws its perturbations from numpy RandomState(seed + i), so seed + (images - 1)
+    must stay below 2**32 (``explain`` says so before any work)."""
     slic_segments: int | None = None
     """Target number of SLIC superpixels; None uses the grid's cell count."""
     slic_compactness: float = 10.0
@@ -65,28 +71,33 @@ class ExplainConfig:
         elif not callable(self.segmentation):
             raise TypeError("ExplainConfig.segmentation must be a string or a callable; "
                             f"got {type(self.segmentation).__name__}.")
-        if not isinstance(self.num_samples, int) or self.num_samples < 2:
-            raise ValueError("ExplainConfig.num_samples must be an int >= 2 (the unperturbed "
-                             f"image plus at least one perturbation); got {self.num_samples!r}.")
+        # Integers are stored as Python ints, so a NumPy integer (e.g. from a sweep) hashes
+        # into the same cache key as the same Python int and serialises to JSON.
+        object.__setattr__(self, "num_samples", check_int(
+            self.num_samples, "ExplainConfig.num_samples", 2,
+            why="the unperturbed image plus at least one perturbation"))
         if self.grid is not None:
-            if (not isinstance(self.grid, tuple) or len(self.grid) != 2
-                    or not all(isinstance(g, int) and g >= 1 for g in self.grid)):
-                raise ValueError("ExplainConfig.grid must be None or a (rows, cols) tuple of "
-                                 f"ints >= 1; got {self.grid!r}.")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"ExplainConfig.batch_size must be an int >= 1; got {self.batch_size!r}.")
+            message = f"ExplainConfig.grid must be None or a (rows, cols) tuple of ints >= 1; got {self.grid!r}."
+            if not isinstance(self.grid, tuple) or len(self.grid) != 2:
+                raise ValueError(message)
+            try:
+                rows, cols = (check_int(side, "ExplainConfig.grid", 1) for side in self.grid)
+            except ValueError:
+                raise ValueError(message) from None
+            object.__setattr__(self, "grid", (rows, cols))
+        object.__setattr__(self, "batch_size", check_int(self.batch_size, "ExplainConfig.batch_size", 1))
         if not self.kernel_width > 0:
             raise ValueError(f"ExplainConfig.kernel_width must be > 0; got {self.kernel_width!r}.")
         if not self.ridge_alpha > 0:
             # alpha > 0 keeps every ridge system invertible (a superpixel that is never
             # switched off, or the zero padding of the fast backend, gets coefficient 0).
             raise ValueError(f"ExplainConfig.ridge_alpha must be > 0; got {self.ridge_alpha!r}.")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"ExplainConfig.seed must be an int >= 0; got {self.seed!r}.")
-        if self.slic_segments is not None and (not isinstance(self.slic_segments, int)
-                                               or self.slic_segments < 1):
-            raise ValueError("ExplainConfig.slic_segments must be None or an int >= 1; "
-                             f"got {self.slic_segments!r}.")
+        object.__setattr__(self, "seed", check_int(self.seed, "ExplainConfig.seed"))
+        if self.seed > MAX_SEED:
+            raise ValueError(f"ExplainConfig.seed must be an int in [0, 2**32) (image i draws from "
+                             f"numpy RandomState(seed + i), which takes 32-bit seeds); got {self.seed!r}.")
+        object.__setattr__(self, "slic_segments", check_int(
+            self.slic_segments, "ExplainConfig.slic_segments", 1, optional=True))
         for name in ("slic_compactness", "quickshift_kernel_size", "quickshift_max_dist",
                      "quickshift_ratio"):
             if not getattr(self, name) > 0:

@@ -193,6 +193,18 @@ def test_bad_images_raise(grey_model, images, match):
         lime_coefficients(grey_model, images, num_samples=10, grid=(2, 2))
 
 
+def test_seed_too_large_for_the_batch_is_refused_before_any_work(grey_model, grey_images):
+    """Image i draws from RandomState(seed + i): a seed whose last image would pass 2**32 - 1 is refused up front
+    with the largest seed that fits, instead of numpy's bare 'Seed must be between 0 and 2**32 - 1' mid-run."""
+    batch = len(grey_images)
+    calls = grey_model.forward_calls
+    with pytest.raises(ValueError, match=rf"ExplainConfig.seed .* {batch} images.*seed <= {2**32 - batch}"):
+        lime_coefficients(grey_model, grey_images, num_samples=10, grid=(2, 2), seed=2**32 - batch + 1)
+    assert grey_model.forward_calls == calls
+    coefs = lime_coefficients(grey_model, grey_images, num_samples=10, grid=(2, 2), seed=2**32 - batch)
+    assert coefs.shape == (batch, 4) and np.isfinite(coefs).all()
+
+
 def test_bad_arguments_raise(grey_model, grey_images):
     with pytest.raises(ValueError, match="num_samples"):
         lime_coefficients(grey_model, grey_images, num_samples=1)

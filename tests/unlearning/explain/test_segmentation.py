@@ -88,9 +88,24 @@ def test_class_mean_coefficients():
 
 @pytest.mark.parametrize("field, value", [
     ("num_samples", 1), ("batch_size", 0), ("kernel_width", 0.0), ("ridge_alpha", 0.0),
-    ("seed", -1), ("grid", (0, 2)), ("grid", [2, 2]), ("slic_segments", 0),
+    ("seed", -1), ("seed", 2**32), ("seed", 1.0), ("grid", (0, 2)), ("grid", [2, 2]), ("slic_segments", 0),
     ("backend", "shap"), ("segmentation", "watershed"), ("segmentation", 3),
+    # bools are not counts: True used to pass as batch_size 1, seed 1 and a 1-cell grid side
+    ("batch_size", True), ("seed", True), ("slic_segments", True), ("grid", (True, 2)), ("num_samples", 2.0),
 ])
 def test_config_rejects_bad_fields(field, value):
     with pytest.raises((ValueError, TypeError), match=field):
         ExplainConfig(**{field: value})
+
+
+def test_config_stores_numpy_integers_as_python_ints():
+    """NumPy integers (a sweep over np.arange) are accepted and stored as Python ints, so the config
+    serialises to JSON and keys the cache exactly like the same Python ints."""
+    numpy_config = ExplainConfig(num_samples=np.int64(60), grid=(np.int32(2), np.int64(3)),
+                                 batch_size=np.int16(7), seed=np.uint32(5), slic_segments=np.int64(4))
+    python_config = ExplainConfig(num_samples=60, grid=(2, 3), batch_size=7, seed=5, slic_segments=4)
+    assert numpy_config == python_config
+    for name in ("num_samples", "batch_size", "seed", "slic_segments"):
+        assert type(getattr(numpy_config, name)) is int, name
+    assert all(type(side) is int for side in numpy_config.grid)
+    assert ExplainConfig(seed=2**32 - 1).seed == 2**32 - 1
