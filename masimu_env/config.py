@@ -48,28 +48,30 @@ def is_seed(value: Any) -> bool:
     return _is_int(value) and 0 <= value < 2**63
 
 
-def check_int(value: Any, name: str, minimum: int = 0, *, optional: bool = False, why: str = "") -> int | None:
+def check_int(value: Any, name: str, minimum: int = 0, *, below: int | None = None, optional: bool = False,
+              why: str = "") -> int | None:
     """``value`` as a Python int; a ValueError naming ``name`` (and ``why`` the bound is what it is, in brackets)
-    unless it is an integer (Python or NumPy, not a bool) >= ``minimum``, or None when ``optional``. Configs store
-    the returned Python int, so a NumPy integer (e.g. from a ``np.arange`` sweep) still serialises to JSON and
-    hashes like the same Python int."""
+    unless it is an integer (Python or NumPy, not a bool) >= ``minimum`` (and < ``below`` when given), or None when
+    ``optional``. Configs store the returned Python int, so a NumPy integer (e.g. from a ``np.arange`` sweep) still
+    serialises to JSON and hashes like the same Python int."""
     if value is None and optional:
         return None
-    if not _is_int(value) or value < minimum:
-        expected = f"None or an int >= {minimum}" if optional else f"an int >= {minimum}"
+    if not _is_int(value) or value < minimum or (below is not None and value >= below):
+        kind = f"an int >= {minimum}" if below is None else f"an int in [{minimum}, {_bound(below)})"
+        expected = f"None or {kind}" if optional else kind
         reason = f" ({why})" if why else ""
         raise ValueError(f"{name} must be {expected}{reason}; got {value!r}.")
     return int(value)
 
 
+def _bound(value: int) -> str:
+    """``2**63`` rather than 9223372036854775808 in messages."""
+    return "2**63" if value == 2**63 else str(value)
+
+
 def check_seed(value: Any, name: str, *, optional: bool = False) -> int | None:
     """``value`` as a Python int; a ValueError naming ``name`` unless :func:`is_seed` (or None when ``optional``)."""
-    if value is None and optional:
-        return None
-    if not is_seed(value):
-        expected = "None or an int in [0, 2**63)" if optional else "an int in [0, 2**63)"
-        raise ValueError(f"{name} must be {expected}; got {value!r}.")
-    return int(value)
+    return check_int(value, name, 0, below=2**63, optional=optional)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from gymnasium import logger
 from pettingzoo import ParallelEnv
 
 from .. import datasets as datasets_module
-from ..config import SimConfig, check_fits, is_seed
+from ..config import SimConfig, check_fits, check_int, is_seed
 from ..core import Simulator, SimState, flatten_observation, global_state, sample_episodes
 from ..core.dynamics import MOVE_NAMES
 from ..datasets import ImageDataset
@@ -150,7 +150,8 @@ class MasimuParallelEnv(ParallelEnv):
                                              self.sim.device)
         image_index = int(self.indices[int(positions[0])])
         if options and "image_index" in options:
-            image_index = _check_image_index(options["image_index"], len(self.dataset))
+            image_index = check_int(options["image_index"], "reset(options={'image_index': ...})", 0,
+                                    below=len(self.dataset))
         images, labels = self.dataset.get_batch([image_index])
         if tuple(images.shape[1:]) != self.image_shape:
             raise ValueError(f"{self.dataset.name} image {image_index} is {tuple(images.shape[1:])}, but the env was "
@@ -364,12 +365,6 @@ def _check_indices(indices: Sequence[int] | np.ndarray | None, n_images: int) ->
         raise ValueError(f"indices must lie in [0, {n_images}) (the dataset's size); "
                          f"got range [{array.min()}, {array.max()}].")
     return array.astype(np.int64)
-
-
-def _check_image_index(value: Any, n_images: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) < n_images:
-        raise ValueError(f"reset(options={{'image_index': ...}}) must be an int in [0, {n_images}); got {value!r}.")
-    return int(value)
 
 
 # --- factories ---

@@ -179,6 +179,24 @@ def test_indices_restrict_episodes(digits):
     assert seen == set(subset.tolist())
     obs, infos = env.reset(options={"image_index": 3})
     assert infos["agent_0"]["image_index"] == 3
+    obs, infos = env.reset(options={"image_index": np.int64(4)})
+    assert type(infos["agent_0"]["image_index"]) is int and infos["agent_0"]["image_index"] == 4
+
+
+@pytest.mark.parametrize("bad", ["past the end", -1, True, 2.0, "3"])
+def test_bad_image_index_is_refused_and_the_episode_kept(digits, bad):
+    """reset(options={'image_index': ...}) takes a dataset row; anything else is refused with the valid range,
+    and the episode in progress is left as it was."""
+    if bad == "past the end":
+        bad = len(digits)
+    env = masimu_env.parallel_env(digits, seed=0)
+    env.reset(options={"image_index": 7})
+    state, agents = env.state().copy(), list(env.agents)
+    with pytest.raises(ValueError, match=rf"reset\(options=\{{'image_index': \.\.\.\}}\) must be an int in "
+                                         rf"\[0, {len(digits)}\); got {bad!r}"):
+        env.reset(options={"image_index": bad})
+    np.testing.assert_array_equal(env.state(), state)
+    assert env.agents == agents
 
 
 @pytest.mark.parametrize("indices,match", [([], "non-empty"), ([0, 10_000], r"\[0, "), ([-1], r"\[0, "),
