@@ -20,7 +20,7 @@ import time
 import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -86,24 +86,53 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_group = parser.add_argument_group("AgentConfig (unset: dataset defaults)")
     hints = typing.get_type_hints(AgentConfig)
     for f in fields(AgentConfig):
-        if f.name == "graph":
-            kind: Any = str
-        elif f.name == "grad_clip":
-            kind = _parse_optional_float
-        elif hints[f.name] is bool:
-            kind = _bool
-        elif hints[f.name] is int:
-            kind = int
-        elif hints[f.name] is float:
-            kind = float
-        else:
-            kind = str
         choices = typing.get_args(hints[f.name]) if typing.get_origin(hints[f.name]) is typing.Literal else None
         default = f.default if f.default is not MISSING else None
         text = helps.get(f.name, "").replace("%", "%%")
-        cfg_group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
-                               choices=choices, help=f"{text} (default: {default}, or the dataset's default)")
+        cfg_group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=_field_reader(f.name)[0],
+                               default=None, choices=choices,
+                               help=f"{text} (default: {default}, or the dataset's default)")
     return parser
+
+
+def _field_reader(name: str) -> tuple[Callable[[str], Any], str]:
+    """How the text of AgentConfig field ``name`` is read (the --<name> flag's argparse type), and what it expects
+    in words. The graph stays text here; :func:`parse_field` reads a JSON list of lists."""
+    hint = typing.get_type_hints(AgentConfig)[name]
+    if name == "grad_clip":
+        return _parse_optional_float, "a number or none"
+    if hint is bool:
+        return _bool, "true or false"
+    if hint is int:
+        return int, "an integer"
+    if hint is float:
+        return float, "a number"
+    return str, "text"
+
+
+def parse_field(name: str, text: str) -> Any:
+    """The value of AgentConfig field ``name`` written as command-line text, read exactly as ``masimu train``'s
+    ``--<name>`` flag reads it: an int or float by the field's type, true/false (or 1/0, yes/no) for a bool, a
+    number or 'none' for grad_clip, a graph name or a JSON list of lists for graph, the text itself otherwise.
+    ``benchmarks/train_ma.py --set`` reads its values with it too. The config itself checks ranges and choices.
+
+    Raises:
+        ValueError: naming the field, when the text is not what it expects.
+    """
+    if name not in AgentConfig.__dataclass_fields__:
+        raise ValueError(f"{name!r} is not an AgentConfig field; fields: {', '.join(AgentConfig.__dataclass_fields__)}.")
+    reader, expected = _field_reader(name)
+    try:
+        value = reader(text)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise ValueError(f"AgentConfig.{name} expects {expected}; got {text!r}.") from None
+    if name == "graph" and value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"AgentConfig.graph {text!r} is neither a graph name nor a JSON list of lists: "
+                             f"{err}") from None
+    return value
 
 
 def load_splits(dataset: str, root: str | None, image_size: int | None, split_from: str | None,
@@ -150,11 +179,8 @@ def _check_run_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--max-minutes must be a finite number > 0; got {args.max_minutes}.")
     if args.device is not None:
         check_device(args.device, "--device")
-    if args.graph is not None and args.graph.lstrip().startswith("["):
-        try:
-            args.graph = json.loads(args.graph)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--graph {args.graph!r} is neither a graph name nor a JSON list of lists: {err}") from None
+    if args.graph is not None:
+        args.graph = parse_field("graph", args.graph)  # its error names AgentConfig.graph, as --seed's names .seed
     if args.tensorboard is not None and importlib.util.find_spec("tensorboard") is None:
         raise ValueError(f"--tensorboard needs {INSTALL_HINT}")
     out = Path(args.out)

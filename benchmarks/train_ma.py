@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents import AgentConfig, MAReinforce, run_episode  # noqa: E402
 from agents.rollout import uniform_log_prob  # noqa: E402
+from agents.train import parse_field  # noqa: E402
 from masimu_env import datasets  # noqa: E402
 from masimu_env.core import dynamics  # noqa: E402
 
@@ -315,25 +316,15 @@ def load_bound_model(path: str, config: AgentConfig) -> MAReinforce:
 
 
 def parse_set(item: str) -> tuple[str, Any]:
-    """``FIELD=VALUE`` of ``--set`` as (field, value): none -> None, true/false -> bool, numbers and JSON lists as
-    such, anything else the string itself (``masimu train``'s flags read values the same way)."""
+    """``FIELD=VALUE`` of ``--set`` as (field, value), the value read by :func:`agents.train.parse_field`, exactly
+    as ``masimu train --FIELD VALUE`` reads it."""
     key, sep, value = item.partition("=")
     if not sep or not key or not value:
         raise ValueError(f"--set {item!r}: expected FIELD=VALUE, e.g. --set lr=0.002.")
-    if key not in AgentConfig.__dataclass_fields__:
-        raise ValueError(f"--set {item!r}: {key!r} is not an AgentConfig field; fields: "
-                         f"{', '.join(AgentConfig.__dataclass_fields__)}.")
-    lowered = value.lower()
-    if lowered == "none":
-        return key, None
-    if lowered in ("true", "false"):
-        return key, lowered == "true"
-    if value[:1] in "0123456789-.[{":
-        try:
-            return key, json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--set {item!r}: {value!r} is not a number or JSON list ({err}).") from None
-    return key, value
+    try:
+        return key, parse_field(key, value)
+    except ValueError as err:
+        raise ValueError(f"--set {item!r}: {err}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

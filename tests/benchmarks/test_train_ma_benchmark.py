@@ -145,8 +145,15 @@ def test_set_values_parse_like_the_cli_and_bad_ones_are_named(train_ma):
     assert parse("lr=0.002") == ("lr", 0.002) and parse("grad_clip=none") == ("grad_clip", None)
     assert parse("detach_policy_input=False") == ("detach_policy_input", False)
     assert parse("graph=[[0,1],[1,0]]") == ("graph", [[0, 1], [1, 0]]) and parse("belief=lstm") == ("belief", "lstm")
+    # typed by the field, as masimu train's flags: an int field takes no fraction, a float field's 1 is 1.0
+    assert parse("seed=3") == ("seed", 3) and parse("lr=1") == ("lr", 1.0) and type(parse("lr=1")[1]) is float
+    assert parse("device=cuda:0") == ("device", "cuda:0") and parse("normalize_advantage=0") == ("normalize_advantage", False)
     for item, match in (("lr", "expected FIELD=VALUE"), ("lr=", "expected FIELD=VALUE"),
-                        ("learning_rate=0.1", "not an AgentConfig field"), ("lr=1e-3x", "not a number")):
+                        ("learning_rate=0.1", "not an AgentConfig field"),
+                        ("lr=1e-3x", r"AgentConfig.lr expects a number; got '1e-3x'"),
+                        ("seed=1.5", "AgentConfig.seed expects an integer"),
+                        ("detach_policy_input=maybe", "expects true or false"),
+                        ("graph=[[0,1]", "AgentConfig.graph .* is neither a graph name nor a JSON list")):
         with pytest.raises(ValueError, match=match):
             parse(item)
 

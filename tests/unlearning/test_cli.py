@@ -99,7 +99,7 @@ def test_train_checks_run_flags_before_training(tmp_path: Path, capsys: pytest.C
                          (["--max-minutes", "-5"], "--max-minutes must be a finite number > 0"),
                          (["--device", "bogus"], "--device 'bogus' is not a torch device"),
                          (["--seed", "-1"], r"AgentConfig.seed must be an int in \[0, 2\*\*63\)"),
-                         (["--graph", "[[0, 1"], "--graph .* is neither a graph name nor a JSON list")):
+                         (["--graph", "[[0, 1"], r"AgentConfig.graph '\[\[0, 1' is neither a graph name nor a JSON list")):
         argv = ["train", "--dataset", "digits", "--epochs", "1", "--no-progress", *flags]
         if "--out" not in flags:
             argv += ["--out", str(tmp_path / "run")]
