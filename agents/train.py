@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("run")
     run.add_argument("--dataset", required=True, help=f"dataset name; one of {', '.join(datasets.available())}")
     run.add_argument("--root", default=None, help="folder holding the dataset's native files (not needed for digits)")
+    run.add_argument("--download", action="store_true",
+                     help="fetch missing MNIST / CIFAR-10 files into --root with torchvision's downloaders")
     run.add_argument("--image-size", type=int, default=None, help="resize images to this side (high-res datasets)")
     run.add_argument("--out", default="runs/train",
                      help="folder for checkpoint.pt, metrics.json, history.{json,csv}, curves.png and data.json")
@@ -136,13 +138,14 @@ def parse_field(name: str, text: str) -> Any:
 
 
 def load_splits(dataset: str, root: str | None, image_size: int | None, split_from: str | None,
-                train_fraction: float | None) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-    """(train_ds, test_ds, train_rows, test_rows); with ``split_from`` both are the same dataset."""
+                train_fraction: float | None, download: bool = False) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    """(train_ds, test_ds, train_rows, test_rows); with ``split_from`` both are the same dataset. ``download``
+    fetches MNIST / CIFAR-10 files that are missing (``datasets.load(download=True)``)."""
     if split_from is None and train_fraction is not None:
         raise ValueError("--train-fraction applies only with --split-from (the train and test splits are used as "
                          "they are otherwise).")
     train_fraction = 0.85 if train_fraction is None else train_fraction
-    kw: dict[str, Any] = {}
+    kw: dict[str, Any] = {"download": download}
     if root is not None:
         kw["root"] = root
     if image_size is not None:
@@ -211,7 +214,7 @@ def train_main(argv: list[str] | None = None) -> int:
     finished = False
     try:
         train, test, train_rows, test_rows = load_splits(args.dataset, args.root, args.image_size, args.split_from,
-                                                         args.train_fraction)
+                                                         args.train_fraction, download=args.download)
         image_shape = tuple(train.image_shape)
         overrides = {f.name: getattr(args, f.name) for f in fields(AgentConfig) if getattr(args, f.name) is not None}
         if "device" in overrides:

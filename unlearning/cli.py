@@ -51,6 +51,8 @@ def build_unlearn_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="digits", help="dataset name (default: the embedded 'digits')")
     p.add_argument("--root", default=None, help="dataset folder (default $MASIMU_DATA/<dataset>)")
     p.add_argument("--image-size", type=int, default=None, help="resize images to this side (JPEG datasets)")
+    p.add_argument("--download", action="store_true",
+                   help="fetch missing MNIST / CIFAR-10 files into --root with torchvision's downloaders")
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
                    help=f"registered methods (default: {' '.join(DEFAULT_METHODS)}; "
                         "see `python -c 'import unlearning; print(unlearning.available())'`)")
@@ -129,7 +131,7 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
     check_device(args.device, "--device")
     started = time.perf_counter()
     report = run_experiment(args.dataset, methods=args.methods, seeds=range(args.seeds), out_dir=args.out,
-                            root=args.root, image_size=args.image_size,
+                            root=args.root, image_size=args.image_size, download=args.download,
                             forget_fraction=0.1 if args.forget_fraction is None else args.forget_fraction,
                             forget_mode=args.forget_mode, forget_classes=forget_classes, device=args.device,
                             progress=not args.no_progress, **extra)
@@ -147,9 +149,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if Path(args.out).suffix.lower() != ".gif":
         raise ValueError(f"--out {args.out}: render writes a GIF; give the file a .gif name.")
 
+    download = {"download": True} if args.download else None
     if not args.checkpoint:
         env = masimu_env.parallel_env(args.dataset, root=args.root, split=args.split, image_size=args.image_size,
-                                      render_mode="rgb_array")
+                                      dataset_options=download, render_mode="rgb_array")
         path = save_episode_gif(env, args.out, seed=args.seed)
         print(f"wrote {path} (random policy)")
         return 0
@@ -159,7 +162,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     model = MAReinforce.load(args.checkpoint)
     config = model.config.sim_config.replace(render_mode="rgb_array")
     env = masimu_env.parallel_env(args.dataset, root=args.root, split=args.split, image_size=args.image_size,
-                                  config=config)
+                                  dataset_options=download, config=config)
     if tuple(env.image_shape) != tuple(model.image_shape):
         raise ValueError(f"--checkpoint {args.checkpoint} was trained on {tuple(model.image_shape)} images, but "
                          f"--dataset {args.dataset} gives {tuple(env.image_shape)}; pass --image-size (or the "
@@ -189,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="digits")
     p.add_argument("--root", default=None)
     p.add_argument("--split", default="test")
+    p.add_argument("--download", action="store_true",
+                   help="fetch missing MNIST / CIFAR-10 files into --root with torchvision's downloaders")
     p.add_argument("--image-size", type=int, default=None,
                    help="resize the images to this side (as the checkpoint's model was trained; default: native, "
                         "HAM10000 64)")

@@ -335,6 +335,7 @@ def _kind_of(method: str) -> str:
 def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
                    methods: Sequence[str] = DEFAULT_METHODS, seeds: Sequence[int] = (0,),
                    out_dir: str | Path = "unlearning_out", *, root: Any = None, image_size: Any = None,
+                   download: bool = False,
                    forget_fraction: float = 0.1, forget_mode: str = "random",
                    forget_classes: Sequence[int | str] | None = None, cnn_epochs: int = 25, ma_epochs: int = 10,
                    agent_overrides: dict[str, Any] | None = None, settings: dict[str, Any] | None = None,
@@ -349,7 +350,8 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         methods: registered method names (see :func:`unlearning.available`).
         seeds: one split, one original per model kind and one run per method for each seed.
         out_dir: folder for originals, checkpoints and the report files.
-        root, image_size: forwarded to ``datasets.load``.
+        root, image_size, download: forwarded to ``datasets.load`` (``download`` fetches missing MNIST /
+            CIFAR-10 files).
         forget_fraction, forget_mode, forget_classes: the retain/forget split
             (:func:`masimu_env.datasets.retain_forget_split`).
         cnn_epochs: epochs of the original standard classifier (Retrain uses as many by default).
@@ -392,10 +394,13 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
     for method in methods:  # every method's settings, validated before any training
         UnlearningConfig.from_settings(**dict(settings or {}, **(method_settings or {}).get(method, {})))
     if isinstance(dataset, str):
-        train = datasets_module.load(dataset, root=root, split="train", image_size=image_size)
-        test = datasets_module.load(dataset, root=root, split="test", image_size=image_size)
+        train = datasets_module.load(dataset, root=root, split="train", image_size=image_size, download=download)
+        test = datasets_module.load(dataset, root=root, split="test", image_size=image_size, download=download)
         name = dataset
     else:
+        if root is not None or image_size is not None or download:
+            raise ValueError("root=, image_size= and download= apply only when dataset is a name; a (train, test) "
+                             "pair of ImageDatasets is used as it is.")
         train, test = dataset
         name = train.name
     unused = sorted(set(given) - {_kind_of(m) for m in methods})

@@ -35,12 +35,13 @@ INFO: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(
         layout="MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (torchvision layout) or those files directly in root",
         source="http://yann.lecun.com/exdb/mnist/ (mirror https://ossci-datasets.s3.amazonaws.com/mnist/); "
-               "or pass download=True",
+               "or pass download=True (--download on the masimu command line)",
         license="Y. LeCun, C. Cortes, C. Burges; commonly redistributed under CC BY-SA 3.0",
         downloadable=True),
     "cifar10": DatasetInfo(
         layout="cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta} (or those files directly in root)",
-        source="https://www.cs.toronto.edu/~kriz/cifar.html (cifar-10-python.tar.gz); or pass download=True",
+        source="https://www.cs.toronto.edu/~kriz/cifar.html (cifar-10-python.tar.gz); or pass "
+               "download=True (--download on the masimu command line)",
         license="A. Krizhevsky 2009, no formal license (cite the tech report)",
         downloadable=True),
     "resisc45": DatasetInfo(

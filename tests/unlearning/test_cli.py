@@ -125,3 +125,65 @@ def test_unlearn_flag_mistakes_are_one_line_before_any_training(tmp_path: Path,
     assert not any((tmp_path / "u").glob("originals/*.pt"))
     assert main(["render", "--out", str(tmp_path / "episode.png")]) == 1
     assert "give the file a .gif name" in capsys.readouterr().err
+
+
+def _fake_mnist_downloader(calls: list[tuple[str, str]]):
+    """Stands in for torchvision's download (no internet here): writes the split's idx files, as the real one does."""
+    import numpy as np
+
+    def download(root: Path, split: str) -> None:
+        calls.append((str(root), split))
+        raw = root / "MNIST" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        prefix = "train" if split == "train" else "t10k"
+        count = 20
+        rng = np.random.default_rng(len(calls))
+        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+        labels = (np.arange(count) % 10).astype(np.uint8)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            np.array([0x803, count, 28, 28], ">i4").tobytes() + images.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(np.array([0x801, count], ">i4").tobytes() + labels.tobytes())
+
+    return download
+
+
+def test_download_flag_reaches_the_downloader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """--download on train, render and unlearn fetches the missing MNIST files into --root (torchvision's
+    downloader is replaced, since nothing can be downloaded here); without it the error says how to get them."""
+    import masimu_env.datasets as datasets_module
+    import unlearning.experiment
+
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setitem(datasets_module._DOWNLOADERS, "mnist", _fake_mnist_downloader(calls))
+    root = tmp_path / "mnist"
+    assert main(["train", "--dataset", "mnist", "--root", str(root), "--epochs", "1", "--no-progress",
+                 "--out", str(tmp_path / "no")]) == 1
+    assert "--download on the masimu command line" in capsys.readouterr().err and not calls
+    assert main(["train", "--dataset", "mnist", "--root", str(root), "--download", "--epochs", "1", "--no-progress",
+                 "--batch-size", "8", "--out", str(tmp_path / "run")]) == 0
+    assert calls == [(str(root), "train"), (str(root), "test")]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test_accuracy"] >= 0
+    assert main(["render", "--dataset", "mnist", "--root", str(root), "--download",
+                 "--out", str(tmp_path / "episode.gif")]) == 0
+    assert (tmp_path / "episode.gif").is_file() and calls[-1] == (str(root), "test")
+
+    seen: dict[str, object] = {}
+
+    def fake_run_experiment(dataset, **kwargs):
+        seen.update(kwargs, dataset=dataset)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(unlearning.experiment, "run_experiment", fake_run_experiment)
+    assert main(["unlearn", "--dataset", "mnist", "--root", str(root), "--download", "--no-progress",
+                 "--out", str(tmp_path / "u")]) == 1
+    assert seen["dataset"] == "mnist" and seen["download"] is True and seen["root"] == str(root)
+
+
+def test_run_experiment_refuses_load_options_for_given_datasets(digits_small) -> None:
+    from unlearning.experiment import run_experiment
+
+    train, test, _ = digits_small
+    for option in ({"download": True}, {"root": "/data"}, {"image_size": 16}):
+        with pytest.raises(ValueError, match="apply only when dataset is a name"):
+            run_experiment((train, test), methods=["mu"], write=False, progress=False, **option)
