@@ -36,7 +36,7 @@ _READERS: dict[str, Callable[..., ImageDataset]] = {
 }
 _DOWNLOADERS: dict[str, Callable[[Path, str], None]] = {
     "mnist": download_mnist,
-    "cifar10": lambda root, split: download_cifar10(root),
+    "cifar10": download_cifar10,
 }
 # Readers of image files resize while decoding; the others are resized in memory after reading.
 _DECODING_READERS = ("resisc45", "ham10000", "folder")

@@ -114,10 +114,18 @@ def load_cifar10(root: Path, split: str = "train") -> ImageDataset:
                         split=split)
 
 
-def download_cifar10(root: Path) -> None:
-    """Fetch and unpack ``cifar-10-python.tar.gz`` into ``root`` with torchvision's downloader (md5-checked)."""
+def download_cifar10(root: Path, split: str = "all") -> None:
+    """Fetch and unpack ``cifar-10-python.tar.gz`` into ``root`` with torchvision's downloader (md5-checked),
+    unless every batch of ``split`` is on disk already (like MNIST's downloader, which fetches only missing files:
+    no 170 MB download, and no re-extraction over the user's files, when nothing is missing)."""
     import torchvision.datasets.utils as tv_utils
     from torchvision.datasets import CIFAR10
+
+    check_split(split, "cifar10")
+    folder = batch_folder(root)
+    names = {"train": TRAIN_BATCHES, "test": TEST_BATCHES, "all": TRAIN_BATCHES + TEST_BATCHES}[split]
+    if all((folder / name).is_file() for name in names):
+        return
 
     tv_utils.download_and_extract_archive(CIFAR10.url, download_root=str(root), filename=CIFAR10.filename,
                                           md5=CIFAR10.tgz_md5)

@@ -146,6 +146,19 @@ def test_cifar_download_uses_torchvision_downloader(monkeypatch, tmp_path, make_
     monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_download)
     ds = load("cifar10", root=tmp_path / "c10", split="train", download=True)
     assert len(ds) == 50 and calls == [(CIFAR10.url, CIFAR10.filename, CIFAR10.tgz_md5)]
+    # batches on disk (even without the archive): nothing fetched or unpacked again, as for MNIST
+    (tmp_path / "c10" / CIFAR10.filename).unlink()
+    assert len(load("cifar10", root=tmp_path / "c10", split="test", download=True)) == 10
+    assert len(calls) == 1
+    # a user's unpacked folder without the test batch: the archive is fetched for it
+    partial = tmp_path / "partial"
+    (partial / "cifar-10-batches-py").mkdir(parents=True)
+    for batch in source.glob("data_batch_*"):
+        shutil.copy(batch, partial / "cifar-10-batches-py" / batch.name)
+    load("cifar10", root=partial, split="train", download=True)
+    assert len(calls) == 1
+    load("cifar10", root=partial, split="test", download=True)
+    assert len(calls) == 2
 
 
 def test_status_reports_found_and_missing(make_mnist, make_ham, tmp_path):
