@@ -97,3 +97,47 @@ def test_non_finite_settings_and_one_fold_are_refused():
             UnlearningConfig(**{name: float("inf")})
     with pytest.raises(ValueError, match="folds must be an int >= 2"):
         loss_mia(np.ones(5), np.zeros(5), folds=1)
+
+
+@pytest.mark.parametrize("call, match", [
+    # a label array of the wrong length used to score only part of the rows
+    (lambda p, y: per_example_loss(p, y[:2]), "labels has 2 labels for the 4 rows of probs"),
+    (lambda p, y: mia_efficacy(p, y, p, y, np.vstack([p, p]), y), "forget_labels has 4 labels for the 8 rows"),
+    # -1 used to wrap to the last class
+    (lambda p, y: per_example_loss(p, np.array([0, 1, -1, 2])), r"labels must lie in \[0, 3\)"),
+    (lambda p, y: mia_efficacy(p, y, p, y, p, np.full(4, -1)), r"forget_labels must lie in \[0, 3\)"),
+    (lambda p, y: per_example_loss(p, y.astype(float)), "1-D array of integer class labels"),
+    # logits used to be read as probabilities
+    (lambda p, y: mia_efficacy(np.log(p) * 3, y, p, y, p, y), "retain_probs are not probabilities.*softmax"),
+    (lambda p, y: completeness(p, np.log(p)), "original_probs are not probabilities"),
+    # NaN rows used to count as class 0 (two NaN arrays: completeness 1.0)
+    (lambda p, y: completeness(np.full_like(p, np.nan), np.full_like(p, np.nan)),
+     r"unlearned_probs holds non-finite values \(NaN or inf\) in 4 of 4 rows"),
+    (lambda p, y: completeness(p[0], p[0]), r"unlearned_probs must be an \(n, K\) array"),
+    (lambda p, y: mia_efficacy(p, y, p[:, :2] / p[:, :2].sum(1, keepdims=True), np.array([0, 1, 1, 0]), p, y),
+     "same number of classes"),
+])
+def test_metrics_refuse_bad_probabilities_and_labels(call, match):
+    probs, labels = _onehot([0, 1, 1, 2]), np.array([0, 1, 1, 2])
+    with pytest.raises(ValueError, match=match):
+        call(probs, labels)
+
+
+def test_evaluate_names_a_diverged_model(digits_small, trained_cnn):
+    """A model whose weights went NaN (e.g. gradient ascent run too far) is reported as such, not as a bad loss
+    array the caller never passed."""
+    import copy
+
+    import torch
+
+    train, test, split = digits_small
+    diverged = copy.deepcopy(trained_cnn)
+    with torch.no_grad():
+        next(diverged.parameters()).fill_(float("nan"))
+    with pytest.raises(ValueError, match="the unlearned model's training-set probabilities holds non-finite"):
+        unlearning.evaluate(diverged, trained_cnn, train, split, test)
+    with pytest.raises(ValueError, match="the original model's test-set probabilities holds non-finite"):
+        unlearning.evaluate(trained_cnn, diverged, train, split, test)
+    with pytest.raises(ValueError, match=r"original_test_probs has shape \(3, 10\)"):
+        unlearning.evaluate(trained_cnn, trained_cnn, train, split, test,
+                            original_test_probs=np.full((3, 10), 0.1))

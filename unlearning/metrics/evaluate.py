@@ -11,16 +11,22 @@ from masimu_env.datasets import ImageDataset
 
 from ..data import UnlearningData
 from ..models import predict_proba
+from ._inputs import check_probs
 from .mia import loss_mia, mia_efficacy
 
 
 def per_example_loss(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(n,) cross-entropy -log p[i, y_i] (Eq. 2), probabilities clipped at 1e-12."""
+    """(n,) cross-entropy -log p[i, y_i] (Eq. 2), probabilities clipped at 1e-12 (so a confident miss costs
+    27.6, not inf); a ValueError names ``probs`` or ``labels`` when they are not (n, K) probabilities and n labels
+    in [0, K)."""
+    probs, labels = check_probs(probs, "probs", labels, "labels")
     return -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0))
 
 
 def completeness(unlearned_probs: np.ndarray, original_probs: np.ndarray) -> float:
     """Eq. 17: share of examples where the unlearned and original models predict the same class."""
+    unlearned_probs, _ = check_probs(unlearned_probs, "unlearned_probs")
+    original_probs, _ = check_probs(original_probs, "original_probs")
     if unlearned_probs.shape != original_probs.shape:
         raise ValueError(f"probability arrays differ in shape: {unlearned_probs.shape} vs {original_probs.shape}.")
     if len(unlearned_probs) == 0:
@@ -98,6 +104,15 @@ def evaluate(unlearned: Any, original: Any, dataset: ImageDataset, split: Any, t
     test_probs = predict_proba(unlearned, test, None, batch_size=batch_size, device=device)
     if original_test_probs is None:
         original_test_probs = predict_proba(original, test, None, batch_size=batch_size, device=device)
+        check_probs(original_test_probs, "the original model's test-set probabilities")
+    else:
+        original_test_probs, _ = check_probs(original_test_probs, "original_test_probs")
+    # named here, so a diverged model is reported as such rather than as a bad loss array further down
+    check_probs(train_probs, "the unlearned model's training-set probabilities")
+    check_probs(test_probs, "the unlearned model's test-set probabilities")
+    if original_test_probs.shape != test_probs.shape:
+        raise ValueError(f"original_test_probs has shape {original_test_probs.shape}, but the test set gives "
+                         f"{test_probs.shape}; pass the original model's probabilities on this test set.")
     train_labels, test_labels = dataset.labels, test.labels
     correct = train_probs.argmax(1) == train_labels
     losses = per_example_loss(train_probs, train_labels)

@@ -19,6 +19,8 @@ import numpy as np
 
 from masimu_env.config import check_int
 
+from ._inputs import check_probs
+
 
 @dataclass(frozen=True)
 class MiaResult:
@@ -76,11 +78,13 @@ def loss_mia(member_losses: np.ndarray, nonmember_losses: np.ndarray, *, balance
 
 def confidence(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(n,) probability of the true class: p[i, y_i]."""
+    probs, labels = check_probs(probs, "probs", labels, "labels")
     return probs[np.arange(len(labels)), labels]
 
 
 def entropy(probs: np.ndarray) -> np.ndarray:
     """(n,) Shannon entropy of each row of ``probs``."""
+    probs, _ = check_probs(probs, "probs")
     p = np.clip(probs, 1e-12, 1.0)
     return -(p * np.log(p)).sum(1)
 
@@ -102,6 +106,12 @@ def mia_efficacy(retain_probs: np.ndarray, retain_labels: np.ndarray, test_probs
 
     if feature not in ("confidence", "entropy"):
         raise ValueError(f"feature must be 'confidence' or 'entropy'; got {feature!r}.")
+    retain_probs, retain_labels = check_probs(retain_probs, "retain_probs", retain_labels, "retain_labels")
+    test_probs, test_labels = check_probs(test_probs, "test_probs", test_labels, "test_labels")
+    forget_probs, forget_labels = check_probs(forget_probs, "forget_probs", forget_labels, "forget_labels")
+    if len({retain_probs.shape[1], test_probs.shape[1], forget_probs.shape[1]}) > 1:
+        raise ValueError(f"retain_probs, test_probs and forget_probs must have the same number of classes; got "
+                         f"{retain_probs.shape[1]}, {test_probs.shape[1]} and {forget_probs.shape[1]}.")
 
     def featurize(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
         values = confidence(probs, labels) if feature == "confidence" else entropy(probs)
