@@ -113,8 +113,12 @@ class InterpretableWeights:
 
     def weight(self, batch_indices: np.ndarray | Tensor) -> float:
         """I_w of a retain batch given by dataset indices (Algorithm 3 lines 12-15)."""
-        idx = np.asarray(batch_indices.cpu() if isinstance(batch_indices, Tensor) else batch_indices,
-                         dtype=np.int64).reshape(-1)
+        raw = np.asarray(batch_indices.cpu() if isinstance(batch_indices, Tensor) else batch_indices).reshape(-1)
+        if raw.size == 0:
+            raise ValueError("batch_indices is empty; I_w is the mean over a non-empty retain batch.")
+        if not np.issubdtype(raw.dtype, np.integer):
+            raise ValueError(f"batch_indices must be integer dataset indices; got dtype {raw.dtype}.")
+        idx = raw.astype(np.int64)
         pos = np.searchsorted(self.retain_indices, idx)
         bad = (pos >= self.retain_indices.size) | (self.retain_indices[np.minimum(pos, self.retain_indices.size - 1)] != idx)
         if bad.any():

@@ -153,16 +153,22 @@ def test_imu_scales_gradients_by_one_minus_iw(digits_small, trained_cnn):
     assert 0 < i_w < 1
     images, labels = train.get_batch(batch)
     grads = []
-    for factor in (1.0, 1.0 - i_w):
+    from unlearning.explain import scale_gradients  # what IMU/MASIMU call between backward and step
+    for weight in (0.0, i_w):
         model = __import__("copy").deepcopy(trained_cnn)
         loss = torch.nn.functional.cross_entropy(model(images), labels)
         loss.backward()
-        from unlearning.methods.common import scale_gradients
-        scale_gradients(model.parameters(), factor)
+        scale_gradients(model.parameters(), weight)
         grads.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
     assert torch.allclose(grads[1], (1.0 - i_w) * grads[0], atol=1e-7)
     with pytest.raises(ValueError, match="not in the retain set"):
         weights.weight(data.forget[:2])
+    # an empty batch used to give I_w = 0 (max(0, nan)); float indices were truncated (2.7 -> 2)
+    with pytest.raises(ValueError, match="batch_indices is empty"):
+        weights.weight(np.array([], dtype=np.int64))
+    with pytest.raises(ValueError, match="batch_indices must be integer dataset indices; got dtype float64"):
+        weights.weight(batch.astype(float) + 0.7)
+    assert weights.weight(torch.as_tensor(batch)) == i_w
 
 
 def test_retrain_forgets_to_test_level():
@@ -278,6 +284,15 @@ def test_optimizer_setting_chooses_the_standard_classifiers_optimizer(digits_sma
     sgd, _ = unlearning.unlearn("mu", trained_cnn, train, split, **{**TINY, "epochs": 1, "optimizer": "sgd"})
     assert built == ["SGD"]
     assert not all(torch.equal(a, b) for a, b in zip(_state(adam).values(), _state(sgd).values()))
+
+
+@pytest.mark.parametrize("method", ["imu", "masimu"])
+def test_interpretable_methods_refuse_adam(method, digits_small, trained_cnn, tiny_gru):
+    """Adam's m / sqrt(v) cancels the (1 - I_w) factor, so IMU/MASIMU with Adam would silently be MU/MASMU."""
+    train, _, split = digits_small
+    model = trained_cnn if method == "imu" else tiny_gru
+    with pytest.raises(ValueError, match=rf"'{method}' scales every gradient by \(1 - I_w\).*use optimizer='sgd'"):
+        unlearning.unlearn(method, model, train, split, **{**TINY, "epochs": 1, "optimizer": "adam"})
 
 
 def _recording_init(init, built):

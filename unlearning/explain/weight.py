@@ -67,12 +67,17 @@ def cosine_similarity_matrix(retain_coefs: Tensor | np.ndarray,
         raise ValueError(f"retain_coefs and forget_coefs must have the same feature count F; "
                          f"got {retain.shape[1]} and {forget.shape[1]}. Explain both sets with "
                          "the same grid.")
-    retain_norm = retain.norm(dim=1, keepdim=True)
-    forget_norm = forget.norm(dim=1, keepdim=True)
-    # Dividing a zero vector by 1 keeps it zero, so its similarities come out exactly 0.
-    retain_unit = retain / torch.where(retain_norm > 0, retain_norm, torch.ones_like(retain_norm))
-    forget_unit = forget / torch.where(forget_norm > 0, forget_norm, torch.ones_like(forget_norm))
-    return (retain_unit @ forget_unit.T).clamp(-1.0, 1.0)
+    return (_unit_rows(retain) @ _unit_rows(forget).T).clamp(-1.0, 1.0)
+
+
+def _unit_rows(matrix: Tensor) -> Tensor:
+    """Each row divided by its norm; an all-zero row stays zero (so its similarities come out exactly 0). Rows are
+    first divided by their largest |entry|, so a norm neither overflows (1e200) nor underflows (1e-170) to 0 or inf,
+    which made a finite non-zero vector count as all-zero."""
+    peak = matrix.abs().amax(dim=1, keepdim=True)
+    scaled = matrix / torch.where(peak > 0, peak, torch.ones_like(peak))
+    norm = scaled.norm(dim=1, keepdim=True)
+    return scaled / torch.where(norm > 0, norm, torch.ones_like(norm))
 
 
 def interpretable_weight_tensor(retain_coefs: Tensor | np.ndarray,
@@ -173,6 +178,10 @@ class GradientScaler:
             params: a module (all its parameters) or an iterable of parameter tensors.
             weight: initial I_w, in [-1, 1].
         """
+        if isinstance(params, Tensor):
+            # iterating one tensor yields its rows: non-leaf views whose .grad stays None, so nothing was scaled
+            raise TypeError("GradientScaler params must be a module or an iterable of parameter tensors; got a "
+                            "single tensor: pass [param] (or the module).")
         self.params = list(params.parameters() if isinstance(params, nn.Module) else params)
         if not self.params:
             raise ValueError("GradientScaler needs at least one parameter; got none.")

@@ -6,9 +6,10 @@ from typing import Any
 
 from ..config import UnlearningConfig
 from ..data import UnlearningData
+from ..explain import scale_gradients
 from ..interpretable import InterpretableWeights
-from .common import (UnlearningMethod, UnlearningResult, make_optimizer, private_copy, require_standard, run_epochs,
-                     scale_gradients, supervised_epoch)
+from .common import (UnlearningMethod, UnlearningResult, make_optimizer, private_copy, refuse_adam_with_iw,
+                     require_standard, run_epochs, supervised_epoch)
 
 
 class Mu(UnlearningMethod):
@@ -30,6 +31,8 @@ class Mu(UnlearningMethod):
 
     def run(self, model: Any, data: UnlearningData, config: UnlearningConfig, on_epoch_end: Any = None) -> UnlearningResult:
         require_standard(self.name, model)
+        if self.interpretable:
+            refuse_adam_with_iw(self.name, config)
         weights = InterpretableWeights.compute(model, data, config) if self.interpretable else None
         student = private_copy(model, config.device)
         optimizer = make_optimizer(student.parameters(), config)
@@ -38,7 +41,7 @@ class Mu(UnlearningMethod):
             if weights is None:
                 return None
             i_w = weights.weight(batch)
-            scale_gradients(student.parameters(), 1.0 - i_w)  # Algorithm 3: grad <- grad - I_w * grad
+            scale_gradients(student.parameters(), i_w)  # Algorithm 3: grad <- grad - I_w * grad
             return i_w
 
         record = run_epochs(self, student, optimizer, data, config,

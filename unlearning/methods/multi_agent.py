@@ -20,9 +20,10 @@ from torch import nn
 
 from ..config import UnlearningConfig
 from ..data import UnlearningData
+from ..explain import scale_gradients
 from ..interpretable import InterpretableWeights
-from .common import (UnlearningMethod, UnlearningResult, mean_or_nan, private_copy, refuse_unused,
-                     require_multi_agent, run_epochs, scale_gradients)
+from .common import (UnlearningMethod, UnlearningResult, mean_or_nan, private_copy, refuse_adam_with_iw,
+                     refuse_unused, require_multi_agent, run_epochs)
 
 
 def fresh_learner(original: Any, seed: int) -> Any:
@@ -52,7 +53,7 @@ def learner_epoch(learner: Any, data: UnlearningData, config: UnlearningConfig, 
             net.clip_gradients(clip)  # the learner's own clipping: policy and classifier groups separately
         if weights is not None:
             i_w = weights.weight(batch_rows)
-            scale_gradients(net.parameters(), 1.0 - i_w)  # Algorithm 2 line 25
+            scale_gradients(net.parameters(), i_w)  # Algorithm 2 line 25: grad <- grad - I_w * grad
             seen_weights.append(i_w)
 
     kwargs: dict[str, Any] = {}
@@ -93,6 +94,8 @@ class MultiAgentFineTune(UnlearningMethod):
                              f"{'masmu/masimu' if model.config.belief == 'gru' else 'malmu/malimu'} for it.")
         refuse_unused(self.name, config, ("momentum", "weight_decay"), "the learner's optimizer: SGD with momentum "
                       "0.9 or Adam, with the original's AgentConfig.weight_decay")
+        if self.interpretable:
+            refuse_adam_with_iw(self.name, config)
         weights = InterpretableWeights.compute(model, data, config) if self.interpretable else None
         learner, clip = fine_tune_copy(model, config)
         record = run_epochs(self, learner, None, data, config,

@@ -150,5 +150,17 @@ def test_scaler_rejects_bad_weights_and_params():
             scaler.apply(bad)
     with pytest.raises(ValueError, match="at least one parameter"):
         GradientScaler([])
+    # one Parameter used to be iterated row by row: views without .grad, so nothing was scaled
+    with pytest.raises(TypeError, match=r"got a single tensor: pass \[param\]"):
+        scale_gradients(next(model.parameters()), 0.5)
     with pytest.raises(TypeError, match="Optimizer"):
         scaler.attach(object())
+
+
+def test_cosine_of_huge_or_tiny_vectors_is_still_their_direction():
+    """Norms of 1e200 overflow and of 1e-170 underflow in float64; such finite vectors used to count as all-zero
+    (cosine 0 with themselves)."""
+    direction = np.array([[3.0, -4.0, 0.0, 1.0]])
+    for scale in (1e200, 1e-170, 1.0):
+        sims = cosine_similarity_matrix(direction * scale, np.vstack([direction, -direction, 0 * direction]))
+        assert sims.numpy() == pytest.approx(np.array([[1.0, -1.0, 0.0]]), abs=1e-12), scale
