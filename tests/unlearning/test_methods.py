@@ -208,7 +208,7 @@ def test_interpretable_weights_match_algorithm3_and_class_weighting():
         InterpretableWeights(retain_idx, retain, forget, forget_weights=np.zeros(7))
 
 
-def test_interpretable_weights_per_class_tables(digits_small, trained_cnn):
+def test_interpretable_weights_per_class_tables(digits_small, trained_cnn, tmp_path):
     """k per class explains at most k images of each class of each set; forget weights add up to |D_f|."""
     from unlearning.config import UnlearningConfig
     from unlearning.data import UnlearningData
@@ -234,6 +234,16 @@ def test_interpretable_weights_per_class_tables(digits_small, trained_cnn):
     assert np.all(np.diff(retain_picked) > 0) and np.bincount(train.labels[forget_picked]).max() == 1
     with pytest.raises(ValueError, match="lime_forget_per_class"):
         UnlearningConfig(lime_forget_per_class=-1)
+    # with lime_cache_dir a rerun reads the tables, but still counts what they cost when computed
+    cache = tmp_path / "lime"
+    cached_config = dataclasses.replace(config, lime_cache_dir=str(cache))
+    InterpretableWeights.compute(trained_cnn, data, cached_config)
+    stored_seconds = 0.0
+    for entry in cache.glob("*.npz"):
+        with np.load(entry) as stored:
+            stored_seconds += float(stored["compute_seconds"])
+    assert stored_seconds > 0
+    assert InterpretableWeights.compute(trained_cnn, data, cached_config).seconds >= stored_seconds
     # the seed also seeds LIME's per-image RandomState(seed + i): one too large for the explained images is
     # refused before any LIME work, naming UnlearningConfig.seed and the largest that fits
     n_explained = len(retain_picked) + len(forget_picked)

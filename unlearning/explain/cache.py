@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from .config import ExplainConfig
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: entries carry compute_seconds
 
 
 def _update_with_tensor(digest: "hashlib._Hash", tensor: Tensor) -> None:

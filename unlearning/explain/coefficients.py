@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,18 +44,26 @@ class Explanations:
     """(B, F_max) float64 per-superpixel coefficients before projection, zero-padded."""
     num_segments: np.ndarray
     """(B,) int64 superpixels per image."""
+    compute_seconds: float = float("nan")
+    """Wall time of the LIME work (segmentation, model queries, regressions) that produced these rows; for rows
+    read from the cache, the time measured when they were computed, so a cached run still reports what its
+    explanations cost."""
+    from_cache: bool = False
+    """Whether these rows were read from ``cache_dir`` rather than computed by this call."""
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"coefs": self.coefs, "labels": self.labels, "intercepts": self.intercepts,
                 "grid": np.asarray(self.grid, dtype=np.int64),
-                "segment_coefs": self.segment_coefs, "num_segments": self.num_segments}
+                "segment_coefs": self.segment_coefs, "num_segments": self.num_segments,
+                "compute_seconds": np.asarray(self.compute_seconds, dtype=np.float64)}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Explanations":
+    def from_arrays(cls, arrays: dict[str, np.ndarray], from_cache: bool = False) -> "Explanations":
         return cls(coefs=arrays["coefs"], labels=arrays["labels"],
                    intercepts=arrays["intercepts"],
                    grid=(int(arrays["grid"][0]), int(arrays["grid"][1])),
-                   segment_coefs=arrays["segment_coefs"], num_segments=arrays["num_segments"])
+                   segment_coefs=arrays["segment_coefs"], num_segments=arrays["num_segments"],
+                   compute_seconds=float(arrays["compute_seconds"]), from_cache=from_cache)
 
 
 def explain(model: nn.Module, images: Tensor | np.ndarray,
@@ -99,7 +109,12 @@ def explain(model: nn.Module, images: Tensor | np.ndarray,
         key = cache.cache_key(model, checked_images, explicit_labels, config)
         stored = cache.load_entry(cache_dir, key)
         if stored is not None:
-            return Explanations.from_arrays(stored)
+            try:
+                return Explanations.from_arrays(stored, from_cache=True)
+            except KeyError as missing:
+                warnings.warn(f"Ignoring LIME cache entry {key} in {cache_dir}: it lacks {missing}; recomputing.",
+                              stacklevel=2)
+    started = time.perf_counter()
 
     # Blocks of images bound the float64 copies and label maps held at once (851 full-size
     # HAM10000 images would need ~7 GB); image i still draws from RandomState(seed + i).
@@ -128,7 +143,8 @@ def explain(model: nn.Module, images: Tensor | np.ndarray,
         segment_coefs=np.concatenate([np.pad(result.coefs,
                                              ((0, 0), (0, max_segments - result.coefs.shape[1])))
                                       for result, _ in parts]),
-        num_segments=np.concatenate([result.num_segments for result, _ in parts]))
+        num_segments=np.concatenate([result.num_segments for result, _ in parts]),
+        compute_seconds=time.perf_counter() - started)
     if cache_dir is not None:
         cache.store_entry(cache_dir, key, explanations.to_arrays())
     return explanations

@@ -17,6 +17,9 @@ def test_hit_returns_stored_result_without_running_the_model(tmp_path, grey_mode
     assert calls > 0 and len(list(tmp_path.glob("*.npz"))) == 1
     second = explain(grey_model, grey_images, config=CONFIG, cache_dir=tmp_path)
     assert grey_model.forward_calls == calls
+    # the entry keeps what the explanations cost, so timings built on a cached run stay honest
+    assert not first.from_cache and second.from_cache and first.compute_seconds > 0
+    assert second.compute_seconds == first.compute_seconds
     for name in ("coefs", "labels", "intercepts", "segment_coefs", "num_segments"):
         np.testing.assert_array_equal(getattr(second, name), getattr(first, name))
     assert second.grid == first.grid
@@ -68,3 +71,16 @@ def test_unreadable_entry_warns_and_is_recomputed(tmp_path, grey_model, grey_ima
     np.testing.assert_allclose(again.coefs, first.coefs)
     with np.load(entry) as stored:  # rewritten
         np.testing.assert_allclose(stored["coefs"], first.coefs)
+
+
+def test_entry_without_compute_seconds_is_recomputed_with_a_warning(tmp_path, grey_model, grey_images):
+    first = explain(grey_model, grey_images, config=CONFIG, cache_dir=tmp_path)
+    (entry,) = tmp_path.glob("*.npz")
+    with np.load(entry) as stored:
+        arrays = {name: stored[name] for name in stored.files if name != "compute_seconds"}
+    np.savez(entry, **arrays)
+    calls = grey_model.forward_calls
+    with pytest.warns(UserWarning, match="lacks 'compute_seconds'; recomputing"):
+        again = explain(grey_model, grey_images, config=CONFIG, cache_dir=tmp_path)
+    assert grey_model.forward_calls > calls and not again.from_cache
+    np.testing.assert_array_equal(again.coefs, first.coefs)
