@@ -62,10 +62,11 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise CorruptFileError(path, f"'data' is {desc}; expected a uint8 (n, 3072) array")
-    try:
-        labels = np.asarray(batch["labels"], dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError) as err:
-        raise CorruptFileError(path, f"'labels' are not integers ({err})") from None
+    raw_labels = np.asarray(batch["labels"])
+    if raw_labels.dtype == bool or not (np.issubdtype(raw_labels.dtype, np.integer) or raw_labels.size == 0):
+        # float labels used to be truncated (1.7 -> 1) and bools read as 0/1
+        raise CorruptFileError(path, f"'labels' are not integers (dtype {raw_labels.dtype})")
+    labels = raw_labels.astype(np.int64).reshape(-1)
     if labels.shape[0] != data.shape[0]:
         raise CorruptFileError(path, f"{labels.shape[0]} labels for {data.shape[0]} images")
     if labels.size and (labels.min() < 0 or labels.max() > 9):

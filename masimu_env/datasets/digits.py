@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..config import check_int
 from .base import ImageDataset
+from .splits import check_fraction
 
 
 def load_digits_dataset(split: str = "train", seed: int = 0, test_fraction: float = 0.15) -> ImageDataset:
@@ -21,8 +23,8 @@ def load_digits_dataset(split: str = "train", seed: int = 0, test_fraction: floa
     labels = bunch.target.astype(np.int64)
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all' for digits; got {split!r}.")
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, float) or not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be a float in (0, 1) for digits; got {test_fraction!r}.")
+    test_fraction = check_fraction(test_fraction, "test_fraction")
+    seed = check_int(seed, "seed", 0, below=2**32, why="scikit-learn's random_state")
     if split != "all":
         from sklearn.model_selection import train_test_split
 

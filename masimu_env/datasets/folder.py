@@ -12,9 +12,18 @@ import numpy as np
 from .base import ImageDataset
 from .images import IMAGE_EXTENSIONS, file_dataset
 from .sources import missing_data_error
-from .splits import check_split, select_split, train_test_indices
+from ..config import check_seed
+from .splits import check_fraction, check_split, select_split, train_test_indices
 
 RESISC_FOLDER = "NWPU-RESISC45"
+RESISC_CLASSES = (
+    "airplane", "airport", "baseball_diamond", "basketball_court", "beach", "bridge", "chaparral", "church",
+    "circular_farmland", "cloud", "commercial_area", "dense_residential", "desert", "forest", "freeway",
+    "golf_course", "ground_track_field", "harbor", "industrial_area", "intersection", "island", "lake", "meadow",
+    "medium_residential", "mobile_home_park", "mountain", "overpass", "palace", "parking_lot", "railway",
+    "railway_station", "rectangular_farmland", "river", "roundabout", "runway", "sea_ice", "ship", "snowberg",
+    "sparse_residential", "stadium", "storage_tank", "tennis_court", "terrace", "thermal_power_station", "wetland")
+"""The 45 class folder names of NWPU-RESISC45 (Cheng, Han, Lu 2017), sorted."""
 
 
 def scan_class_tree(folder: Path, name: str, classes: list[str] | None = None
@@ -45,6 +54,10 @@ def scan_class_tree(folder: Path, name: str, classes: list[str] | None = None
     skipped: list[str] = []
     nested: list[str] = []
     for cls in found:
+        broken = [e.path for e in os.scandir(folder / cls) if e.is_symlink() and not os.path.exists(e.path)]
+        if broken:
+            raise FileNotFoundError(f"{name}: '{broken[0]}' is a link to nothing ({len(broken)} broken link(s) in "
+                                    f"'{folder / cls}'); fix or remove it, so no image is left out silently.")
         nested += [e.path for e in os.scandir(folder / cls) if e.is_dir() and not e.name.startswith(".")]
         entries = sorted((e for e in os.scandir(folder / cls) if e.is_file() and not e.name.startswith(".")),
                          key=lambda e: e.name)
@@ -66,8 +79,13 @@ def scan_class_tree(folder: Path, name: str, classes: list[str] | None = None
 
 def _split_and_build(name: str, paths: list[str], labels: np.ndarray, classes: list[str], split: str,
                      image_size: Any, mode: str, cache_dir: Any, test_fraction: float, split_seed: int) -> ImageDataset:
-    train, test = train_test_indices(labels, None, test_fraction=test_fraction, seed=split_seed)
-    idx = select_split(train, test, split)
+    check_fraction(test_fraction, "test_fraction")
+    check_seed(split_seed, "split_seed")  # checked even where unused, rather than ignored
+    if split == "all":  # every image; no split to compute (nor to fail on a tiny tree)
+        idx = np.arange(len(labels))
+    else:
+        train, test = train_test_indices(labels, None, test_fraction=test_fraction, seed=split_seed)
+        idx = select_split(train, test, split)
     return file_dataset(name, [paths[i] for i in idx], labels[idx], classes, split=split, image_size=image_size,
                         mode=mode, cache_dir=cache_dir)
 
@@ -97,6 +115,14 @@ def load_resisc45(root: Path, split: str = "train", image_size: Any = None, cach
     """
     check_split(split, "resisc45")
     folder = resisc45_folder(root)
+    found = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")) \
+        if folder.is_dir() else []
+    unknown = [name for name in found if name not in RESISC_CLASSES]
+    if unknown:
+        raise ValueError(f"resisc45: '{folder}' holds folders that are not RESISC45 classes: "
+                         f"{', '.join(repr(n) for n in unknown[:5])}{' ...' if len(unknown) > 5 else ''}; the 45 "
+                         f"classes are {', '.join(RESISC_CLASSES)}. Is root the NWPU-RESISC45 folder (or the one "
+                         "holding it)? For another class tree use the 'folder' dataset.")
     paths, labels, classes = scan_class_tree(folder, "resisc45")
     return _split_and_build("resisc45", paths, labels, classes, split, image_size, "RGB", cache_dir,
                             test_fraction, split_seed)

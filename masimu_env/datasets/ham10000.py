@@ -18,7 +18,8 @@ import numpy as np
 from .base import ImageDataset
 from .images import file_dataset
 from .sources import CorruptFileError, missing_data_error, where_to_get
-from .splits import check_split, select_split, train_test_indices
+from ..config import check_seed
+from .splits import check_fraction, check_split, select_split, train_test_indices
 
 CLASSES = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
 """Fixed label order (alphabetical ``dx`` codes)."""
@@ -76,7 +77,7 @@ def read_metadata(path: Path) -> dict[str, list[str]]:
     ids = np.asarray(columns["image_id"])
     uniq, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
-        raise CorruptFileError(path, f"image_id {uniq[counts > 1][0]!r} appears {counts[counts > 1][0]} times "
+        raise CorruptFileError(path, f"image_id {str(uniq[counts > 1][0])!r} appears {counts[counts > 1][0]} times "
                                      f"({int((counts > 1).sum())} ids repeat)")
     if not columns["image_id"]:
         raise CorruptFileError(path, "no data rows")
@@ -128,8 +129,13 @@ def load_ham10000(root: Path, split: str = "train", image_size: Any = None, cach
     image_ids = np.asarray(columns["image_id"])
     lesions = np.asarray(columns["lesion_id"])
     labels = np.asarray([CLASSES.index(d) for d in columns["dx"]], dtype=np.int64)
-    train, test = train_test_indices(labels, lesions, test_fraction=test_fraction, seed=split_seed)
-    rows = select_split(train, test, split)
+    check_fraction(test_fraction, "test_fraction")
+    check_seed(split_seed, "split_seed")  # checked even where unused, rather than ignored
+    if split == "all":  # every row; no split to compute (nor to fail on a tiny metadata file)
+        rows = np.arange(len(labels))
+    else:
+        train, test = train_test_indices(labels, lesions, test_fraction=test_fraction, seed=split_seed)
+        rows = select_split(train, test, split)
 
     files = index_images(root)
     have = np.asarray([image_ids[r] in files for r in rows], dtype=bool)

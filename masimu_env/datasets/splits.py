@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config import check_seed
+
 if TYPE_CHECKING:
     from .base import ImageDataset
 
@@ -132,10 +134,18 @@ def train_test_indices(
     Returns:
         train, test: sorted int64 index arrays into ``labels``.
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie in (0, 1); got {test_fraction}.")
+    check_fraction(test_fraction, "test_fraction")
+    # None would draw a fresh split on every load, so a train and a test load could overlap
+    seed = check_seed(seed, "split_seed")
     n = len(labels)
     return group_stratified_split(labels, math.ceil(n * test_fraction - 1e-9), groups=groups, seed=seed)
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """``value`` as a float, or a ValueError naming ``name`` unless it is a real number (not a bool) in (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not 0 < value < 1:
+        raise ValueError(f"{name} must be a number in (0, 1); got {value!r}.")
+    return float(value)
 
 
 def select_split(indices_train: np.ndarray, indices_test: np.ndarray, split: str) -> np.ndarray:

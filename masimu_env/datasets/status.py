@@ -50,8 +50,11 @@ def _probe(name: str, root: Path) -> tuple[bool, bool, str]:
         metadata = find_metadata(root)
         if metadata is None:
             return False, False, f"no metadata file ({' / '.join(METADATA_NAMES)})"
-        with open(metadata, newline="", encoding="utf-8-sig") as f:
-            rows = sum(1 for line in f if line.strip()) - 1
+        try:
+            with open(metadata, newline="", encoding="utf-8-sig") as f:
+                rows = sum(1 for line in f if line.strip()) - 1
+        except UnicodeDecodeError as err:
+            return False, False, f"'{metadata}' is not UTF-8 text ({err}); load() would refuse it"
         images = len(index_images(root))
         return images > 0, images >= rows > 0, (f"'{metadata.name}' with {rows} rows; {images} images in "
                             f"{', '.join(n for n in IMAGE_FOLDERS[:2])} (+ variants) (full dataset: 10,015)")

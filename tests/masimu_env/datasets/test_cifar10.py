@@ -60,6 +60,11 @@ def test_missing_split_names_folder_source_license(make_cifar):
     (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, protocol=2), "1 labels for 2 images"),
     (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, protocol=2), "outside 0..9"),
     (pickle.dumps(torch.nn.Identity(), protocol=2), "refusing to load"),
+    # float labels were truncated (1.7 -> 1) and bools read as 0/1
+    (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1.7, 2.2]}, protocol=2),
+     r"'labels' are not integers \(dtype float64\)"),
+    (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [True, False]}, protocol=2),
+     r"'labels' are not integers \(dtype bool\)"),
 ])
 def test_corrupt_batch_names_the_file(make_cifar, payload, match):
     root = make_cifar(train_batches=(), n=10)

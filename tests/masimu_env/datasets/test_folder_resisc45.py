@@ -129,8 +129,8 @@ def test_not_an_image_names_the_file(make_tree, tmp_path):
 
 def test_empty_class_folder_and_no_classes(make_tree, tmp_path):
     root = make_tree(per_class=3)
-    (root / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="empty"):
+    (root / "wetland").mkdir()
+    with pytest.raises(FileNotFoundError, match="wetland"):
         load("resisc45", root=root)
     (tmp_path / "flat").mkdir()
     with pytest.raises(FileNotFoundError, match="no class sub-folders") as err:
@@ -181,3 +181,73 @@ def test_images_in_nested_folders_are_reported_not_dropped_silently(make_tree, i
     with pytest.warns(UserWarning, match=r"ignored 1 sub-folders inside class folders.*more"):
         ds = load("folder", root=root, split="all")
     assert len(ds) == 6
+
+
+def test_resisc45_refuses_folders_that_are_not_its_classes(make_tree, make_ham):
+    """A stray or misspelt folder used to become a class (shifting every label after it); a wrong root (here a
+    HAM10000 folder) loaded as a 2-class 'RESISC45'. Both are refused, naming the folders."""
+    root = make_tree(per_class=3)
+    (root / "Beach_typo").mkdir()
+    with pytest.raises(ValueError, match="not RESISC45 classes: 'Beach_typo'.*use the 'folder' dataset"):
+        load("resisc45", root=root, split="all")
+    assert len(load("resisc45", root=make_tree(per_class=3, name="clean"), split="all")) == 9
+    ham_root, _ = make_ham(images=4)
+    (ham_root / "HAM10000_images_part_1").mkdir(exist_ok=True)
+    with pytest.raises(ValueError, match="not RESISC45 classes: 'HAM10000_images_part_1'"):
+        load("resisc45", root=ham_root, split="all")
+
+
+def test_broken_link_in_a_class_folder_is_named(make_tree):
+    root = make_tree(per_class=3)
+    (root / "beach" / "beach_999.jpg").symlink_to(root / "nowhere.jpg")
+    with pytest.raises(FileNotFoundError, match=r"beach_999.jpg' is a link to nothing"):
+        load("resisc45", root=root, split="all")
+
+
+def test_split_all_needs_no_split(make_tree):
+    """'all' returns every image without computing a train/test split, so a one-image tree loads; the split options
+    are still checked rather than ignored."""
+    root = make_tree(classes=("airplane",), per_class=1)
+    assert len(load("folder", root=root, split="all")) == 1
+    with pytest.raises(ValueError, match="split_seed must be an int"):
+        load("folder", root=root, split="all", split_seed=-1)
+
+
+@pytest.mark.parametrize("option, match", [
+    # None drew a fresh split on every load, so a train and a test load overlapped
+    ({"split_seed": None}, r"split_seed must be an int in \[0, 2\*\*63\); got None"),
+    ({"split_seed": 1.5}, "split_seed must be an int"),
+    ({"test_fraction": "0.2"}, r"test_fraction must be a number in \(0, 1\); got '0.2'"),
+])
+def test_split_options_are_checked(make_tree, option, match):
+    with pytest.raises(ValueError, match=match):
+        load("resisc45", root=make_tree(per_class=3), split="train", **option)
+
+
+def test_wide_images_are_refused_not_clipped(tmp_path):
+    """16-bit and float images used to be clipped to 255 by PIL's convert (1000 -> 255)."""
+    from PIL import Image
+
+    for name, image in (("deep.png", Image.fromarray(np.array([[0, 1000], [30000, 65535]], dtype=np.uint16))),
+                        ("float.tif", Image.fromarray(np.array([[0, 0.5], [1, 300]], dtype=np.float32)))):
+        root = tmp_path / name.split(".")[0]
+        (root / "a").mkdir(parents=True)
+        image.save(root / "a" / name)
+        with pytest.raises(ValueError, match=rf"{name}' is a (I;16|I|F) image .*would clip every value above 255"):
+            load("folder", root=root, split="all", mode="L")[0]
+
+
+def test_jpeg_resize_is_the_plain_bilinear_resize(make_tree):
+    """image_size= on a JPEG equals decoding it whole and resizing bilinearly (libjpeg's reduced-scale draft
+    decode, used before, differed by up to 53 grey levels)."""
+    from PIL import Image
+
+    root = make_tree(classes=("airplane",), per_class=2, size=(96, 128))
+    rng = np.random.default_rng(0)
+    for path in (root / "airplane").glob("*.jpg"):  # texture, where a reduced-scale decode shows
+        Image.fromarray(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)).save(path, format="JPEG", quality=95)
+    ds = load("resisc45", root=root, split="all", image_size=(24, 32))
+    for i, path in enumerate(sorted((root / "airplane").glob("*.jpg"))):
+        with Image.open(path) as img:
+            expected = np.asarray(img.convert("RGB").resize((32, 24), Image.Resampling.BILINEAR)).transpose(2, 0, 1)
+        np.testing.assert_array_equal(ds[i][0].numpy(), expected)

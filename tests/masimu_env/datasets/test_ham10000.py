@@ -86,7 +86,7 @@ def _write_csv(root, text):
     ("lesion_id,image_id,dx\nHAM_1,ISIC_0024306,melanoma\n", "line 2: dx 'melanoma'"),
     ("lesion_id,image_id,dx\nHAM_1,ISIC_0024306\n", "line 2 has 2 fields"),
     ("lesion_id,image_id,dx\nHAM_1,,nv\n", "line 2 has an empty image_id"),
-    ("lesion_id,image_id,dx\nHAM_1,ISIC_0024306,nv\nHAM_2,ISIC_0024306,nv\n", "appears 2 times"),
+    ("lesion_id,image_id,dx\nHAM_1,ISIC_0024306,nv\nHAM_2,ISIC_0024306,nv\n", "image_id 'ISIC_0024306' appears 2 times"),
     ("", "empty file"),
     ("lesion_id,image_id,dx\n", "no data rows"),
 ])

@@ -220,5 +220,14 @@ def test_float_indices_and_labels_raise_instead_of_truncating():
 
 @pytest.mark.parametrize("fraction", [50, 0.0, 1.0, True])
 def test_digits_test_fraction_must_be_a_fraction(fraction):
-    with pytest.raises(ValueError, match="test_fraction must be a float in"):
+    with pytest.raises(ValueError, match=r"test_fraction must be a number in \(0, 1\)"):
         load("digits", split="test", test_fraction=fraction)
+
+
+def test_status_reports_a_metadata_file_that_is_not_utf8(make_ham):
+    """dataset_status used to crash with a bare UnicodeDecodeError (no path); it reports the file instead."""
+    root, _ = make_ham(images=2)
+    metadata = root / "HAM10000_metadata.csv"
+    metadata.write_bytes(metadata.read_bytes().replace(b"nv", b"n\xe9", 1))
+    status = dataset_status("ham10000", root=root)
+    assert status["found"] is False and "is not UTF-8 text" in status["detail"] and str(metadata) in status["detail"]
