@@ -175,7 +175,8 @@ class AgentConfig:
             raise ValueError(f"AgentConfig.grad_clip must be a float > 0 or None; got {self.grad_clip!r}.")
         for name in ("seed", "eval_seed"):
             object.__setattr__(self, name, check_seed(getattr(self, name), f"AgentConfig.{name}"))
-        self.sim_config  # validates the environment fields (graph, reward_loss, device)
+        # validates the environment fields (graph, reward_loss, device); a matrix graph is kept as SimConfig stores it
+        object.__setattr__(self, "graph", self.sim_config.graph)
 
     @property
     def sim_config(self) -> SimConfig:

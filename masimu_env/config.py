@@ -89,9 +89,11 @@ class SimConfig:
     message_dim: int = 8
     """Length of the message vector each agent sends per step."""
     graph: Any = "complete"
-    """Communication graph: a name in GRAPHS or an (N, N) 0/1 adjacency matrix, A[i, j] = 1 when i sends to j."""
+    """Communication graph: a name in GRAPHS or an (N, N) 0/1 adjacency matrix (any array-like of numbers or bools),
+    A[i, j] = 1 when i sends to j; a matrix is stored as a tuple of tuples of ints, so the config stays hashable."""
     reward_loss: Literal["mse", "ce"] = "mse"
-    """L in r = -L(p_bar - e_i): 'mse' is -||p_bar - e_i||^2 (paper Eq. 3), 'ce' is log p_bar[i]."""
+    """L in r = -L(p_bar - e_i): 'mse' is -||p_bar - e_i||^2 (paper Eq. 3), 'ce' is log p_bar[i], floored at
+    log(1e-12) = -27.63 so that a unanimous wrong vote gives a finite reward (its gradient is 0 below the floor)."""
     action_mode: Literal["dict", "multidiscrete"] = "dict"
     """'dict': move + message + class logits per agent; 'multidiscrete': MultiDiscrete([4, K]) move + class vote."""
     seed: int | None = None
@@ -117,7 +119,17 @@ class SimConfig:
                                                          self.n_steps, optional=True))
         # a config may name a GPU this machine lacks (a checkpoint trained elsewhere, loaded with another device)
         check_device(self.device, "SimConfig.device", here=False)
+        if not isinstance(self.graph, str):
+            # stored as a tuple of tuples of ints: an array or list kept as given made the frozen config unhashable,
+            # == ambiguous, and editable after validation (the simulator kept the old matrix)
+            entries = np.asarray(self.graph, dtype=object)
+            if entries.size and not all(isinstance(v, (int, float, np.number, np.bool_)) for v in entries.reshape(-1)):
+                raise ValueError(f"SimConfig.graph must be one of {GRAPHS} or an (N, N) matrix of 0/1 numbers (or bools); "
+                                 f"got {self.graph!r}.")
         self.adjacency()  # validates the graph
+        if not isinstance(self.graph, str):
+            matrix = self.adjacency().to(torch.int64).tolist()
+            object.__setattr__(self, "graph", tuple(tuple(row) for row in matrix))
 
     def adjacency(self) -> torch.Tensor:
         """(N, N) float adjacency, A[i, j] = 1 when agent i sends to agent j; no self-loops."""
@@ -179,6 +191,11 @@ def check_device(device: Any, what: str = "device", here: bool = True) -> None:
         return
     if parsed.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{what} {device!r}: CUDA is not available on this machine.")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ValueError(f"{what} {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                         f"cuda:0 .. cuda:{torch.cuda.device_count() - 1}.")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{what} {device!r}: MPS is not available on this machine.")
     if parsed.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"{what} {device!r}: use cpu or cuda.")
 

@@ -133,29 +133,37 @@ class MasimuParallelEnv(ParallelEnv):
         Returns:
             observations, infos: dicts keyed by agent.
         """
-        if seed is not None:
-            if not is_seed(seed):
-                raise ValueError(f"reset(seed=) must be None or an int in [0, 2**63); got {seed!r}.")
-            self._generator.manual_seed(int(seed))
+        # Every argument is checked before the generator moves, and the generator is rewound if the image turns out
+        # unusable: a refused reset leaves the env exactly as it was (same next episode, same episode in progress).
+        if seed is not None and not is_seed(seed):
+            raise ValueError(f"reset(seed=) must be None or an int in [0, 2**63); got {seed!r}.")
+        chosen_index = None
         if options is not None:
             if not isinstance(options, Mapping):
                 raise ValueError(f"reset(options=) must be a dict or None; got {type(options).__name__}.")
+            if "image_index" in options:
+                chosen_index = check_int(options["image_index"], "reset(options={'image_index': ...})", 0,
+                                         below=len(self.dataset))
             unknown = sorted(set(options) - {"image_index"}, key=str)
             if unknown:  # a warning, not an error: PettingZoo's parallel_api_test resets with options={"options": 1}
                 warnings.warn(f"reset(options=) ignored unknown key(s) {unknown}; the only option is 'image_index'.",
                               UserWarning, stacklevel=2)
-        _, h, w = self.image_shape
-        cfg = self.config
-        positions, corners = sample_episodes([self._generator], len(self.indices), cfg.n_agents, h, w, cfg.window,
-                                             self.sim.device)
-        image_index = int(self.indices[int(positions[0])])
-        if options and "image_index" in options:
-            image_index = check_int(options["image_index"], "reset(options={'image_index': ...})", 0,
-                                    below=len(self.dataset))
-        images, labels = self.dataset.get_batch([image_index])
-        if tuple(images.shape[1:]) != self.image_shape:
-            raise ValueError(f"{self.dataset.name} image {image_index} is {tuple(images.shape[1:])}, but the env was "
-                             f"built for {self.image_shape}; pass image_size= so every image has one size.")
+        generator_state = self._generator.get_state()
+        try:
+            if seed is not None:
+                self._generator.manual_seed(int(seed))
+            _, h, w = self.image_shape
+            cfg = self.config
+            positions, corners = sample_episodes([self._generator], len(self.indices), cfg.n_agents, h, w, cfg.window,
+                                                 self.sim.device)
+            image_index = int(self.indices[int(positions[0])]) if chosen_index is None else chosen_index
+            images, labels = self.dataset.get_batch([image_index])
+            if tuple(images.shape[1:]) != self.image_shape:
+                raise ValueError(f"{self.dataset.name} image {image_index} is {tuple(images.shape[1:])}, but the env "
+                                 f"was built for {self.image_shape}; pass image_size= so every image has one size.")
+        except BaseException:
+            self._generator.set_state(generator_state)
+            raise
         self._image_index = image_index
         self._state = self.sim.reset(images, labels, corners=corners)
         self._obs = self.sim.observe(self._state)
@@ -214,7 +222,7 @@ class MasimuParallelEnv(ParallelEnv):
         """Global state for centralized critics: every agent's flat observation laid end to end, (N * D,) float32."""
         if self._obs is None:
             raise ValueError("state() needs a running episode; call reset() first.")
-        return global_state(self._obs, self._messages)[0].cpu().numpy()
+        return global_state(self._obs, self._messages)[0].cpu().numpy().copy()
 
     # --- rendering ---
     def render_frame(self) -> np.ndarray:
@@ -247,12 +255,14 @@ class MasimuParallelEnv(ParallelEnv):
     def _observations(self, agents: list[str]) -> dict[str, Any]:
         obs = self._obs
         if self.obs_mode == "flat":
-            flat = flatten_observation(obs, self._messages)[0].cpu().numpy()
+            flat = flatten_observation(obs, self._messages)[0].cpu().numpy().copy()
             return {a: flat[self._index(a)] for a in agents}
-        window = obs.window[0].cpu().numpy()
-        position = obs.position[0].cpu().numpy()
-        time = obs.time[0].cpu().numpy()
-        inbox = obs.inbox[0].to(torch.float32).cpu().numpy() if self._messages else None
+        # copies: on CPU .numpy() shares memory with the core's tensors, so editing an observation in place would
+        # have edited the episode (and state())
+        window = obs.window[0].cpu().numpy().copy()
+        position = obs.position[0].cpu().numpy().copy()
+        time = obs.time[0].cpu().numpy().copy()
+        inbox = obs.inbox[0].to(torch.float32).cpu().numpy().copy() if self._messages else None
         result = {}
         for a in agents:
             i = self._index(a)
@@ -315,9 +325,11 @@ class MasimuParallelEnv(ParallelEnv):
 
 # --- validation helpers ---
 def _as_array(value: Any, agent: str, field: str) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
     try:
+        if isinstance(value, torch.Tensor):
+            # bfloat16 (and other dtypes NumPy lacks) cannot go to .numpy() directly; float32 holds them exactly
+            value = value.detach().cpu()
+            value = value.float().numpy() if value.is_floating_point() else value.numpy()
         return np.asarray(value)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{agent}: action field {field!r} is not array-like: {err}") from None

@@ -263,7 +263,8 @@ def episode_reward(probs: Tensor, labels: Tensor, loss: str = "mse") -> Tensor:
     Args:
         probs: (B, N, K) per-agent predicted class distributions (rows sum to 1).
         labels: (B,) long true class ids.
-        loss: 'mse' gives -||p_bar - e_i||^2; 'ce' gives log p_bar[i] (minus cross-entropy).
+        loss: 'mse' gives -||p_bar - e_i||^2; 'ce' gives log p_bar[i] (minus cross-entropy), floored at
+            log(1e-12) = -27.63 (a unanimous wrong vote would be -inf); below the floor its gradient is 0.
 
     Returns:
         (B,) float reward.

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from ..config import SimConfig, check_fits
+from ..config import SimConfig, check_device, check_fits
 from . import dynamics
 
 
@@ -120,6 +120,8 @@ class Simulator:
         """
         if n_classes < 1:
             raise ValueError(f"n_classes must be >= 1; got {n_classes}.")
+        # the config may name a device of the machine it was written on; the simulator needs it here
+        check_device(config.device, "SimConfig.device")
         self.config = config
         self.n_classes = n_classes
         self.track_path = track_path
@@ -156,9 +158,9 @@ class Simulator:
             dynamics.check_corners(corners, h, w, cfg.window)
         m = cfg.message_dim if message_dim is None else message_dim
         images = to_float_images(images.to(self.device))
-        return SimState(images=images, labels=labels.to(self.device, torch.long), corners=corners.to(self.device),
-                        inbox=torch.zeros(b, cfg.n_agents, m, device=self.device), t=0,
-                        path=corners.to(self.device)[:, None])
+        corners = corners.to(self.device, torch.long)  # narrow integer corners overflowed when cropping
+        return SimState(images=images, labels=labels.to(self.device, torch.long), corners=corners,
+                        inbox=torch.zeros(b, cfg.n_agents, m, device=self.device), t=0, path=corners[:, None])
 
     def observe(self, state: SimState) -> Observation:
         """Every agent's window, normalized position, inbox and normalized time."""
@@ -187,12 +189,17 @@ class Simulator:
             raise ValueError(f"moves must have shape ({b}, {n}); got {tuple(moves.shape)}.")
         dynamics.check_moves(moves)
         _, _, h, w = state.images.shape
-        corners = dynamics.move_windows(state.corners, moves.to(self.device), cfg.stride, h, w, cfg.window)
+        # long: a uint8 tensor would index the move table as a True/False mask
+        corners = dynamics.move_windows(state.corners, moves.to(self.device, torch.long), cfg.stride, h, w, cfg.window)
         if messages is None:
             inbox = torch.zeros_like(state.inbox)
         else:
-            if messages.ndim != 3 or messages.shape[:2] != (b, n):
-                raise ValueError(f"messages must have shape ({b}, {n}, M); got {tuple(messages.shape)}.")
+            m = state.inbox.shape[2]
+            if messages.shape != (b, n, m):
+                raise ValueError(f"messages must have shape ({b}, {n}, {m}) (the inbox width set at reset); got "
+                                 f"{tuple(messages.shape)}.")
+            if not messages.is_floating_point():
+                raise ValueError(f"messages must be a float tensor; got dtype {messages.dtype}.")
             inbox = dynamics.route_messages(messages.to(self.device), self.adjacency)
         path = torch.cat([state.path, corners[:, None]], dim=1) if self.track_path else corners[:, None]
         return replace(state, corners=corners, inbox=inbox, t=state.t + 1, path=path)
@@ -215,7 +222,8 @@ class Simulator:
         p_bar the mean of the softmaxed logits (or one-hot votes) over agents (paper Eq. 3).
         """
         expected = (state.batch_size, self.config.n_agents)
-        if tuple(predictions.shape[:2]) != expected:
-            raise ValueError(f"predictions must have shape {expected} (votes) or {expected + (self.n_classes,)} "
-                             f"(logits); got {tuple(predictions.shape)}.")
+        wanted = expected + (self.n_classes,) if predictions.is_floating_point() else expected
+        if tuple(predictions.shape) != wanted:
+            raise ValueError(f"predictions must have shape {expected} (integer votes) or {expected + (self.n_classes,)} "
+                             f"(float logits); got {predictions.dtype} of shape {tuple(predictions.shape)}.")
         return dynamics.agent_rewards(self.probs(predictions), state.labels, self.config.reward_loss, self.done(state))

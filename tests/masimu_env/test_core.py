@@ -308,3 +308,60 @@ def test_configs_store_numpy_integers_as_python_ints():
                        (lambda: UnlearningConfig(seed=2**64), r"UnlearningConfig.seed must be an int in \[0, 2\*\*63\)")):
         with pytest.raises(ValueError, match=match):
             bad()
+
+
+def test_core_reads_narrow_integer_moves_and_corners_as_ids():
+    """uint8 moves used to index the move table as a True/False mask (every agent took the same move), and uint8
+    or int16 corners overflowed when cropping a large image; both now act exactly like int64."""
+    sim = Simulator(SimConfig(n_agents=2, n_steps=2, window=4), n_classes=3)
+    images = torch.rand(4, 1, 256, 256)
+    labels = torch.zeros(4, dtype=torch.long)
+    corners = torch.tensor([[[200, 100], [10, 10]]] * 4)
+    moves = torch.tensor([[1, 0], [0, 0], [0, 0], [0, 1]])
+    reference = sim.step(sim.reset(images, labels, corners=corners), moves)
+    for corner_dtype, move_dtype in ((torch.uint8, torch.uint8), (torch.int16, torch.int16), (torch.int32, torch.int8)):
+        state = sim.reset(images, labels, corners=corners.to(corner_dtype))
+        assert state.corners.dtype == torch.long
+        stepped = sim.step(state, moves.to(move_dtype))
+        torch.testing.assert_close(stepped.corners, reference.corners)
+        torch.testing.assert_close(sim.observe(stepped).window, sim.observe(reference).window)
+
+
+def test_core_step_and_rewards_check_messages_and_predictions():
+    """The env checked these itself; the core now refuses them too instead of returning a wrong-width inbox, or zeros
+    before step T and an unrelated error at step T."""
+    sim = Simulator(SimConfig(n_agents=2, n_steps=1, window=4, message_dim=8), n_classes=3)
+    state = sim.reset(torch.rand(2, 1, 8, 8), torch.tensor([0, 1]))
+    moves = torch.zeros(2, 2, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"messages must have shape \(2, 2, 8\) \(the inbox width set at reset\)"):
+        sim.step(state, moves, torch.zeros(2, 2, 5))
+    with pytest.raises(ValueError, match="messages must be a float tensor"):
+        sim.step(state, moves, torch.zeros(2, 2, 8, dtype=torch.long))
+    for bad in (torch.zeros(2, 2, 3, dtype=torch.long), torch.zeros(2, 2, 1, 3), torch.zeros(2, 2)):
+        with pytest.raises(ValueError, match="predictions must have shape"):
+            sim.agent_rewards(state, bad)
+    assert sim.agent_rewards(state, torch.zeros(2, 2, dtype=torch.long)).shape == (2, 2)
+
+
+def test_graph_matrices_are_stored_immutably_and_compare_by_value():
+    """A NumPy or list adjacency kept as given made the frozen config unhashable, == ambiguous, and editable after
+    validation; strings passed as entries were read as numbers."""
+    matrix = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+    from_array, from_list = SimConfig(n_agents=3, graph=matrix), SimConfig(n_agents=3, graph=matrix.tolist())
+    assert from_array == from_list and hash(from_array) == hash(from_list)
+    assert from_array.graph == ((0, 1, 0), (1, 0, 1), (0, 1, 0))
+    matrix[0, 1] = 0
+    assert from_array.adjacency()[0, 1] == 1
+    assert SimConfig(n_agents=3, graph=matrix.astype(bool)).graph == ((0, 0, 0), (1, 0, 1), (0, 1, 0))
+    with pytest.raises(ValueError, match="matrix of 0/1 numbers"):
+        SimConfig(n_agents=2, graph=[["0", "1"], ["1", "0"]])
+
+
+def test_unavailable_devices_are_refused_by_name():
+    import masimu_env
+
+    with pytest.raises(ValueError, match="SimConfig.device 'meta': use cpu or cuda"):
+        masimu_env.parallel_env("digits", device="meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="SimConfig.device 'cuda': CUDA is not available"):
+            masimu_env.parallel_env("digits", device="cuda")

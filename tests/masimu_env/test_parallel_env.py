@@ -360,3 +360,47 @@ def test_space_dicts_and_config_type_errors(digits):
         SimConfig(device=123)
     with pytest.raises(ValueError, match="SimConfig.graph must be one of"):
         SimConfig(n_agents=2, graph=[["a", "b"], ["c", "d"]])
+
+
+def test_a_refused_reset_leaves_the_next_episode_unchanged(digits):
+    """A reset refused for a bad option or seed used to reseed or draw first, so the next episode differed from the
+    one an identical env plays."""
+    twin, env = masimu_env.parallel_env(digits, seed=5), masimu_env.parallel_env(digits, seed=5)
+    twin.reset(), env.reset()
+    for bad in ({"options": {"image_index": -1}}, {"seed": 99, "options": [1]}, {"seed": -3}):
+        with pytest.raises(ValueError):
+            env.reset(**bad)
+    for _ in range(2):
+        _, twin_infos = twin.reset()
+        _, infos = env.reset()
+        assert infos == twin_infos
+        np.testing.assert_array_equal(env.state(), twin.state())
+
+
+@pytest.mark.parametrize("obs_mode", ["dict", "flat"])
+def test_observations_and_state_are_copies(digits, obs_mode):
+    """Editing a returned observation (or state()) in place used to edit the episode: state() changed and left
+    state_space."""
+    env = masimu_env.parallel_env(digits, seed=1, obs_mode=obs_mode)
+    observations, _ = env.reset(seed=1)
+    before = env.state().copy()
+    first = observations["agent_0"]
+    for array in (first.values() if isinstance(first, dict) else [first]):
+        array[...] = 7
+    env.state()[...] = 7
+    np.testing.assert_array_equal(env.state(), before)
+    assert env.state_space.contains(env.state())
+
+
+def test_bfloat16_tensors_are_read_as_floats(digits):
+    """torch bfloat16 has no NumPy dtype; a bfloat16 message used to fail with torch's raw TypeError."""
+    env = masimu_env.parallel_env(digits, seed=0)
+    env.reset(seed=0)
+    k = env.action_space("agent_0")["prediction"].shape[0]
+    actions = {a: {"move": 0, "message": torch.ones(env.config.message_dim, dtype=torch.bfloat16),
+                   "prediction": torch.zeros(k, dtype=torch.bfloat16)} for a in env.agents}
+    env.step(actions)
+    nan_message = {a: dict(actions[a], message=torch.full((env.config.message_dim,), float("nan"),
+                                                         dtype=torch.bfloat16)) for a in env.agents}
+    with pytest.raises(ValueError, match="agent_0"):
+        env.step(nan_message)
