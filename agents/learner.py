@@ -23,6 +23,7 @@ import csv
 import json
 import math
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from masimu_env.config import check_fits, check_int
+from masimu_env.config import check_device, check_fits, check_int
 from masimu_env.core import Simulator, dynamics
 
 from .config import AgentConfig
@@ -100,6 +101,29 @@ def _dist_info() -> tuple[int, int]:
     return 0, 1
 
 
+def _asks_to_stop(value: Any) -> bool:
+    """A callback's return value stops training only when it is True (a Python or NumPy bool)."""
+    return isinstance(value, (bool, np.bool_)) and bool(value)
+
+
+_INIT_LOCK = threading.Lock()
+"""Held while a learner seeds torch's global generator and initialises its networks."""
+
+
+def _history_values(record: dict[str, Any]) -> dict[str, Any]:
+    """``record``'s values as plain Python numbers (NumPy scalars a callback set become int/float), so the history
+    writes to JSON and loads with ``weights_only=True``; anything else a callback put there raises, naming the key,
+    before the epoch's checkpoint or metrics file is written."""
+    out = {}
+    for key, value in record.items():
+        value = python_numbers(value)
+        if value is not None and not isinstance(value, (bool, int, float, str)):
+            raise ValueError(f"history record key {key!r} holds a {type(value).__name__}; epoch records keep numbers "
+                             "and strings only (they go to JSON, CSV and the checkpoint): store a number.")
+        out[key] = value
+    return out
+
+
 def _check_indices(indices: Any, n: int, name: str) -> np.ndarray:
     idx = np.arange(n, dtype=np.int64) if indices is None else np.asarray(indices).reshape(-1)
     if idx.size and not np.issubdtype(idx.dtype, np.integer):
@@ -142,7 +166,9 @@ class MAReinforce:
         self.n_classes = int(n_classes)
         self.image_shape = image_shape
         self.device = torch.device(config.device)
-        with torch.random.fork_rng(devices=[]):
+        # torch's init draws from the global generator: seeded inside fork_rng, and under a lock, so that models
+        # built in parallel threads still get exactly their seed's weights
+        with _INIT_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.net = MultiAgentNet(config, self.n_classes, image_shape[0]).to(self.device)
         self.simulator = Simulator(config.sim_config, self.n_classes)
@@ -181,7 +207,8 @@ class MAReinforce:
                 from earlier fits / a loaded checkpoint, so per-epoch randomness continues too.
             val: optional dataset evaluated after every epoch (``val_indices`` selects rows).
             indices: rows of ``train`` to train on (e.g. a retain set); default all rows.
-            lr: learning rate (default ``config.lr``); applied to a kept optimizer too.
+            lr: learning rate, applied to a kept optimizer too; None gives a new optimizer ``config.lr`` and leaves a
+                kept (or resumed) one at its current lr, so an lr schedule set by a callback carries over a resume.
             optimizer: 'adam' or 'sgd' (default ``config.optimizer``).
             batch_size: images per update (default ``config.batch_size``); each plays ``config.rollouts_per_image``
                 episodes.
@@ -190,7 +217,8 @@ class MAReinforce:
             grad_hook: called as ``grad_hook(net, batch_indices)`` after ``loss.backward()`` and before
                 gradient clipping and ``optimizer.step()``; may rescale ``p.grad`` in place. Clipping
                 (``config.grad_clip``) bounds the policy networks' and the other networks' gradient norms separately.
-            callbacks: called as ``cb(learner, record)`` after each epoch; returning True stops training.
+            callbacks: called as ``cb(learner, record)`` after each epoch; returning True (a bool) stops training,
+                any other value does not. Values a callback adds to ``record`` must be numbers or strings.
             checkpoint_path: if given, :meth:`save` there after every epoch (rank 0 only).
             metrics_path: if given, write the full history as JSON there and as CSV next to it.
             max_seconds: stop after the first epoch that ends past this wall-clock budget.
@@ -205,9 +233,12 @@ class MAReinforce:
         check_int(epochs, "epochs", 0)
         batch_size = cfg.batch_size if batch_size is None else batch_size
         check_int(batch_size, "batch_size", 1)
-        lr = cfg.lr if lr is None else float(lr)
-        if not lr > 0 or not math.isfinite(lr):
-            raise ValueError(f"lr must be a finite float > 0; got {lr!r}.")
+        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating))
+                               or not 0 < lr < math.inf):
+            raise ValueError(f"lr must be None or a finite number > 0; got {lr!r}.")
+        if max_seconds is not None and (isinstance(max_seconds, bool) or not isinstance(
+                max_seconds, (int, float, np.integer, np.floating)) or not 0 < max_seconds < math.inf):
+            raise ValueError(f"max_seconds must be None or a finite number of seconds > 0; got {max_seconds!r}.")
         kind = cfg.optimizer if optimizer is None else optimizer
         self._check_dataset(train, "train")
         rows = _check_indices(indices, len(train), "indices")
@@ -222,10 +253,13 @@ class MAReinforce:
         elif val_indices is not None:
             raise ValueError("val_indices= was given without val=.")
         if self.optimizer is None or reset_optimizer or kind != self._optimizer_kind:
-            self.optimizer = self._make_optimizer(kind, lr)
+            self.optimizer = self._make_optimizer(kind, cfg.lr if lr is None else float(lr))
             self._optimizer_kind = kind
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        elif lr is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = float(lr)
+        # else: the optimizer keeps its lr (the config's, or what a callback set and a checkpoint saved), so a
+        # resumed run continues an lr schedule exactly as an uninterrupted one
 
         rank, world = _dist_info()
         episode_module: nn.Module = EpisodeModule(self.net, self.simulator)
@@ -259,6 +293,7 @@ class MAReinforce:
             for begin in bar:
                 batch_rows = order[begin:begin + batch_size]
                 images, labels = train.get_batch(batch_rows)
+                self._check_images(images, "train", batch_rows)
                 episode, labels = self._training_episodes(episode_module, images, labels.to(self.device), generator,
                                                           mode)
                 # --- update ---
@@ -284,7 +319,7 @@ class MAReinforce:
                 metrics = self.evaluate(val, indices=val_indices)
                 record.update(val_accuracy=metrics["accuracy"], val_loss=metrics["loss"], val_nll=metrics["nll"])
             record["elapsed"] = time.perf_counter() - start
-            self.history.append(record)
+            self.history.append(record)  # callbacks may still add to it; checked below
             result.history.append(record)
             if talk:
                 line = (f"epoch {record['epoch']}: loss {record['train_loss']:.4f} reward {record['train_reward']:.4f} "
@@ -294,7 +329,9 @@ class MAReinforce:
                     line += f" | val acc {record['val_accuracy']:.4f} val loss {record['val_loss']:.4f}"
                 print(line + f" ({record['seconds']:.1f}s)", flush=True)
             # every callback runs, before the checkpoint, so what it records or changes (e.g. the lr) is saved
-            stops = [bool(cb(self, record)) for cb in callbacks]
+            # only True stops: a callback that returns something else (file.write's count, a metric) must not
+            stops = [_asks_to_stop(cb(self, record)) for cb in callbacks]
+            record.update(_history_values(record))
             stop = any(stops) or (max_seconds is not None and time.perf_counter() - start > max_seconds)
             if rank == 0:
                 if checkpoint_path is not None:
@@ -354,6 +391,14 @@ class MAReinforce:
             writer.writerows(self.history)
 
     # --- evaluation ---
+    def _check_images(self, images: Tensor, name: str, rows: np.ndarray) -> None:
+        """The images a dataset actually returned must have this model's (C, H, W): a dataset without a fixed
+        ``image_shape`` (lazy, mixed sizes) is only checked here, before any episode is played on them."""
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise ValueError(f"{name} rows {rows[:3].tolist()}{'...' if len(rows) > 3 else ''} gave images of "
+                             f"{tuple(images.shape[1:])}, but this model was built for {self.image_shape}; load the "
+                             "dataset with a matching image_size or build a new model.")
+
     def _check_dataset(self, ds: Any, name: str) -> None:
         if not hasattr(ds, "get_batch") or not hasattr(ds, "labels"):
             raise TypeError(f"{name} must be an ImageDataset (with get_batch and labels); got {type(ds).__name__}.")
@@ -404,6 +449,7 @@ class MAReinforce:
         for begin in range(0, rows.size, batch_size):
             batch_rows = rows[begin:begin + batch_size]
             images, labels = fetch(batch_rows)
+            self._check_images(images, "data", batch_rows)
             episode = self._episodes(images, labels.to(self.device), batch_rows, generator)
             chunks["agent_probs"].append(episode["probs"].cpu())
             chunks["probs"].append(episode["probs"].mean(1).cpu())
@@ -468,15 +514,20 @@ class MAReinforce:
                                    image_shape=list(self.image_shape), net=self.net.state_dict(),
                                    optimizer=None if self.optimizer is None else self.optimizer.state_dict(),
                                    optimizer_kind=self._optimizer_kind, epochs_done=self.epochs_done,
-                                   history=list(self.history)))
+                                   history=[_history_values(record) for record in self.history]))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the checkpoint (networks, optimizer, epoch counter, history, config) to ``path`` atomically."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        state = self.state_dict()  # raises (naming the problem) before any file is touched
         tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any], device: str | None = None,
@@ -515,7 +566,17 @@ class MAReinforce:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> "MAReinforce":
         """Read a checkpoint written by :meth:`save` (with ``weights_only=True``); ``device`` overrides the saved one."""
-        return cls.from_state_dict(cls.read_checkpoint(path, device), device=device, source=path)
+        if device is not None:
+            check_device(device, "device")  # a bad device= is the argument's fault, not the file's
+        state = cls.read_checkpoint(path, device)
+        if device is None and isinstance(state, dict) and isinstance(state.get("config"), dict):
+            saved = state["config"].get("device", "cpu")
+            try:
+                check_device(saved, "its device")
+            except ValueError as err:
+                raise ValueError(f"'{path}' was saved for device {saved!r}, which this machine cannot use ({err}); "
+                                 f"pass device='cpu' (or another device it has).") from None
+        return cls.from_state_dict(state, device=device, source=path)
 
     @staticmethod
     def read_checkpoint(path: str | os.PathLike, device: str | None = None) -> dict[str, Any]:

@@ -336,3 +336,105 @@ def test_checkpoint_from_before_lstm_head_and_combine_predicts_as_it_did(tiny_co
     np.testing.assert_array_equal(model.predict_proba(digits_test, np.arange(10)),
                                   loaded.predict_proba(digits_test, np.arange(10)))
     assert MAReinforce(tiny_config(belief="lstm"), 10, (1, 8, 8)).config.lstm_head == "cell"
+
+
+def test_resume_continues_an_lr_schedule_set_by_a_callback(tiny_config, digits_train, few_rows, tmp_path):
+    """The checkpoint saved the callback's lr, but fit(lr=None) used to reset it to the config's on resume."""
+    base_lr = tiny_config().lr
+
+    def halve(learner, record):
+        for group in learner.optimizer.param_groups:
+            group["lr"] = base_lr * 0.5 ** learner.epochs_done
+
+    straight = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    straight.fit(digits_train, epochs=2, indices=few_rows, progress=False, callbacks=[halve])
+    first = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    first.fit(digits_train, epochs=1, indices=few_rows, progress=False, callbacks=[halve],
+              checkpoint_path=tmp_path / "c.pt")
+    resumed = MAReinforce.load(tmp_path / "c.pt")
+    assert resumed.optimizer.param_groups[0]["lr"] == base_lr * 0.5
+    resumed.fit(digits_train, epochs=1, indices=few_rows, progress=False, callbacks=[halve])
+    _assert_same(_params(straight), _params(resumed))
+    # an explicit lr still wins
+    resumed.fit(digits_train, epochs=1, indices=few_rows, progress=False, lr=0.01)
+    assert resumed.optimizer.param_groups[0]["lr"] == 0.01
+
+
+def test_models_built_in_parallel_threads_get_their_seeds_weights(tiny_config, digits_train):
+    from concurrent.futures import ThreadPoolExecutor
+
+    serial = [_params(MAReinforce(tiny_config(seed=s), 10, digits_train.image_shape)) for s in range(4)]
+    for _ in range(3):
+        with ThreadPoolExecutor(4) as pool:
+            built = list(pool.map(lambda s: _params(MAReinforce(tiny_config(seed=s), 10, digits_train.image_shape)),
+                                  range(4)))
+        for expected, got in zip(serial, built):
+            _assert_same(expected, got)
+
+
+def test_images_of_the_wrong_size_are_refused_even_without_a_dataset_shape(tiny_config, digits_train):
+    """A lazy dataset with no fixed image_shape used to be played at whatever size it returned."""
+    from masimu_env.datasets import ImageDataset
+
+    big = torch.zeros(20, 1, 28, 28, dtype=torch.uint8)
+    lazy = ImageDataset("lazy", np.arange(20) % 10, [str(k) for k in range(10)], loader=lambda i: big[i])
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    for call in (lambda: model.fit(lazy, epochs=1, progress=False), lambda: model.evaluate(lazy),
+                 lambda: model.predict(lazy)):
+        with pytest.raises(ValueError, match=r"gave images of \(1, 28, 28\), but this model was built for \(1, 8, 8\)"):
+            call()
+    assert model.epochs_done == 0
+
+
+@pytest.mark.parametrize("option, match", [
+    ({"max_seconds": float("nan")}, "max_seconds must be None or a finite number"),  # silently disabled the budget
+    ({"max_seconds": -1}, "max_seconds must be None or a finite number"),  # silently stopped after one epoch
+    ({"max_seconds": "10"}, "max_seconds must be None or a finite number"),  # failed after a whole epoch
+    ({"lr": "x"}, "lr must be None or a finite number > 0; got 'x'"),
+    ({"lr": True}, "lr must be None or a finite number > 0; got True"),  # was read as 1.0
+])
+def test_fit_options_are_checked_before_training(tiny_config, digits_train, few_rows, option, match):
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    with pytest.raises(ValueError, match=match):
+        model.fit(digits_train, epochs=1, indices=few_rows, progress=False, **option)
+    assert model.epochs_done == 0
+
+
+def test_callbacks_stop_only_on_true_and_records_stay_plain_numbers(tiny_config, digits_train, few_rows, tmp_path):
+    """A callback returning a truthy non-bool (file.write's count) used to stop training; NumPy scalars it stored
+    broke the JSON history; an array in the record made the checkpoint unloadable."""
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+
+    def log(learner, record):
+        record["score"] = np.float32(0.25)
+        return 17  # like file.write
+
+    model.fit(digits_train, epochs=2, indices=few_rows, progress=False, callbacks=[log],
+              metrics_path=tmp_path / "history.json", checkpoint_path=tmp_path / "c.pt")
+    assert model.epochs_done == 2 and type(model.history[-1]["score"]) is float
+    assert '"score": 0.25' in (tmp_path / "history.json").read_text()
+    assert MAReinforce.load(tmp_path / "c.pt").history[-1]["score"] == 0.25
+    model.fit(digits_train, epochs=3, indices=few_rows, progress=False, callbacks=[lambda l, r: np.bool_(True)])
+    assert model.epochs_done == 3
+    before = (tmp_path / "c.pt").read_bytes()
+    with pytest.raises(ValueError, match="history record key 'curve' holds a ndarray"):
+        model.fit(digits_train, epochs=1, indices=few_rows, progress=False, checkpoint_path=tmp_path / "c.pt",
+                  callbacks=[lambda l, r: r.update(curve=np.zeros(3))])
+    assert (tmp_path / "c.pt").read_bytes() == before
+    with pytest.raises(ValueError, match="history record key 'curve'"):  # the bad record stays refused on save
+        model.save(tmp_path / "c.pt")
+    assert (tmp_path / "c.pt").read_bytes() == before and not list(tmp_path.glob("*.tmp"))
+
+
+def test_load_names_a_bad_device_not_the_file(tiny_config, digits_train, tmp_path):
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    model.save(tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="device 'gpu' is not a torch device"):
+        MAReinforce.load(tmp_path / "c.pt", device="gpu")
+    if not torch.cuda.is_available():
+        state = torch.load(tmp_path / "c.pt", weights_only=True)
+        state["config"]["device"] = "cuda"
+        torch.save(state, tmp_path / "gpu.pt")
+        with pytest.raises(ValueError, match=r"gpu.pt' was saved for device 'cuda'.*pass device='cpu'"):
+            MAReinforce.load(tmp_path / "gpu.pt")
+        assert MAReinforce.load(tmp_path / "gpu.pt", device="cpu").config.device == "cpu"
