@@ -6,19 +6,23 @@
 #
 #   MASIMU_REAL_DATA=/path/to/data MINUTES=7 bash benchmarks/mnist_sweep.sh      # logs and JSON in <repo>/sweep_out/
 #
+# EXTRA adds train_ma.py arguments to every run, e.g. EXTRA="--set combine=probs" for the mean-of-softmaxes p_bar
+# that the README's GPU-machine table ran with (the default became the product of experts after it).
+#
 # Each run prints its final line through benchmarks/train_ma.py; the summary at the end collects them.
 set -euo pipefail
 : "${MASIMU_REAL_DATA:?set MASIMU_REAL_DATA to the folder holding mnist/}"
 MINUTES="${MINUTES:-7}"
 OUT="${OUT:-sweep_out}"
 PYTHON="${PYTHON:-python}"
+read -ra EXTRA_ARGS <<< "${EXTRA:-}"
 cd "$(dirname "$0")/.."  # the repository root; OUT is relative to it
 mkdir -p "$OUT"
 
 run() {  # NAME then train_ma.py arguments
     local name=$1; shift
     "$PYTHON" benchmarks/train_ma.py --part mnist --minutes "$MINUTES" --cosine --threads 1 --verbose \
-        --json "$OUT/$name.json" --set batch_size=64 "$@" > "$OUT/$name.log" 2>&1 &
+        --json "$OUT/$name.json" --set batch_size=64 ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"} "$@" > "$OUT/$name.log" 2>&1 &
 }
 
 if "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
