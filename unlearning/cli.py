@@ -110,6 +110,8 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
             raise ValueError(f"--original {item!r}: expected KIND=PATH with KIND in cnn, ma_gru, ma_lstm.")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"--original {item!r}: no such file {path!r}.")
+        if kind in originals:
+            raise ValueError(f"--original gives {kind} twice ({originals[kind]!r} and {path!r}); give it once.")
         originals[kind] = path
     extra = {}
     if args.cnn_epochs is not None:
@@ -121,6 +123,9 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
     if originals:
         extra["originals"] = originals
     forget_classes = None
+    if args.forget_classes is not None and not args.forget_classes:
+        raise ValueError("--forget-classes was given without class names or indices; name them, e.g. "
+                         "--forget-classes 3 7 (or drop the flag to forget a random fraction).")
     if args.forget_classes:
         forget_classes = list(args.forget_classes)  # names first, then label indices (retain_forget_split)
         if args.forget_fraction is not None:

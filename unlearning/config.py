@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from masimu_env.config import check_int, check_seed
 
 
@@ -97,6 +99,12 @@ class UnlearningConfig:
             object.__setattr__(self, name, check_int(getattr(self, name), f"UnlearningConfig.{name}", minimum,
                                                      optional=optional))
         object.__setattr__(self, "seed", check_seed(self.seed, "UnlearningConfig.seed"))
+        for name in ("lr", "momentum", "weight_decay", "salun_threshold", "scrub_kd_temperature", "l1_gamma",
+                     "scrub_gamma", "scrub_alpha"):
+            value = getattr(self, name)
+            # True was read as 1.0 and "0.1" failed in a comparison that named no field
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))):
+                raise ValueError(f"UnlearningConfig.{name} must be a number; got {value!r}.")
         if self.optimizer is not None and self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"UnlearningConfig.optimizer must be None, 'sgd' or 'adam'; got {self.optimizer!r}.")
         if self.lr is not None and not 0 < self.lr < math.inf:

@@ -12,10 +12,11 @@ Called by the ``masimu`` CLI and by ``benchmarks/unlearn.py``. Output folder lay
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
+import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,17 +28,17 @@ from tqdm.auto import tqdm
 
 from agents.serialization import load_weights_only
 from masimu_env import datasets as datasets_module
-from masimu_env.config import check_int
+from masimu_env.config import check_int, check_seed
 from masimu_env.datasets import ImageDataset
 
 from .config import UnlearningConfig
 from .data import UnlearningData
 from .methods import METHODS, RETRAINS, get_method
-from .methods.common import classifier_step, epoch_batches, make_optimizer
+from .methods.common import COMMON_SETTINGS, classifier_step, epoch_batches, make_optimizer
 from .methods.retrain import TRAIN_RECIPE
 from .metrics import evaluate, gap_to_retrain
 from .metrics.evaluate import Evaluation
-from .models import make_classifier, predict_proba
+from .models import ARCHITECTURES, make_classifier, predict_proba
 
 DEFAULT_METHODS = ("retrain", "mu", "imu", "ma_retrain", "masmu", "masimu")
 """The CLI's default run: the paper's single-network and GRU multi-agent frameworks, each with its Retrain."""
@@ -97,8 +98,8 @@ class Report:
         """Rows: methods; columns: metrics as mean ± std over seeds, MIA with its chance level."""
         summary = self.summary()
         header = ["Method", "Model"] + [label for _, label in METRIC_COLUMNS]
-        lines = [f"Dataset {self.dataset}: train {self.sizes['train']}, retain {self.sizes['retain']}, "
-                 f"forget {self.sizes['forget']}, test {self.sizes['test']}; seeds {self.seeds}.", "",
+        lines = [f"Dataset {self.dataset}: train {self.sizes['train']}, retain {self._size_text('retain')}, "
+                 f"forget {self._size_text('forget')}, test {self.sizes['test']}; seeds {self.seeds}.", "",
                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for method in self.methods:
             kind = METHODS[method].model_kind
@@ -133,6 +134,11 @@ class Report:
                 for name, info in sorted(self.originals.items()))]
         return "\n".join(lines)
 
+    def _size_text(self, part: str) -> str:
+        """The size of ``part`` ('retain' or 'forget'), or its range over the seeds when they differ."""
+        values = sorted({v[part] for v in self.sizes.get("per_seed", {}).values()}) or [self.sizes[part]]
+        return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]} (by seed)"
+
     def to_dict(self) -> dict[str, Any]:
         return {"format": "masimu.unlearning_report/1", "dataset": self.dataset, "methods": self.methods,
                 "seeds": self.seeds, "sizes": self.sizes, "settings": self.settings, "originals": self.originals,
@@ -144,8 +150,8 @@ class Report:
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "report.json", "markdown": out / "report.md",
                  "curves": out / "curves.png", "time": out / "time.png"}
-        paths["json"].write_text(json.dumps(_jsonable(self.to_dict()), indent=2))
-        paths["markdown"].write_text(self.to_markdown() + "\n")
+        _write_atomically(paths["json"], json.dumps(_jsonable(self.to_dict()), indent=2))
+        _write_atomically(paths["markdown"], self.to_markdown() + "\n")
         plot_curves(self, paths["curves"])
         plot_times(self, paths["time"])
         return paths
@@ -216,11 +222,9 @@ def plot_times(report: Report, path: Path) -> None:
 # --- originals ---
 
 def _data_fingerprint(train: ImageDataset) -> str:
-    h = hashlib.sha256()
-    h.update(train.name.encode())
-    h.update(np.asarray(train.labels).tobytes())
-    h.update(repr(train.image_shape).encode())
-    return h.hexdigest()[:10]
+    """What the training images are, pixels (or source files) included: name, labels and shape alone let an
+    original trained on other pixels under the same name be reused."""
+    return train.fingerprint()[:10]
 
 
 def train_cnn(train: ImageDataset, epochs: int, seed: int, device: str = "cpu", batch_size: int = 64,
@@ -261,29 +265,78 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
         tag += "-" + config.fingerprint()[:8]
     path = out / f"{tag}_{_data_fingerprint(train)}_seed{seed}_e{epochs}.pt"
     info_path = path.with_suffix(".json")
+    cached = _read_cached_original(kind, path, info_path, train, arch, seed, device)
+    if cached is not None:
+        model, info = cached
+        if info.get("test_fingerprint") != test.fingerprint():  # the info's test accuracy is for another test set
+            info = dict(info, test_accuracy=_test_accuracy(model, test, device), test_fingerprint=test.fingerprint())
+            _write_atomically(info_path, json.dumps(info))
+        return model, info
     if kind == "cnn":
-        if path.exists() and info_path.exists():
-            model = make_classifier(train.image_shape, train.num_classes, arch=arch, seed=seed)
-            model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
-            return model.to(device).eval(), json.loads(info_path.read_text())
         start = time.perf_counter()
         model = train_cnn(train, epochs, seed, device, progress=progress, arch=arch)
         seconds = time.perf_counter() - start
-        torch.save(model.state_dict(), path)
+        _save_atomically(model.state_dict(), path)
     else:
         from agents import MAReinforce
 
-        if path.exists() and info_path.exists():
-            return MAReinforce.load(path, device=device), json.loads(info_path.read_text())
         model = MAReinforce(config, train.num_classes, train.image_shape)
         start = time.perf_counter()
         model.fit(train, epochs=epochs, progress=False)
         seconds = time.perf_counter() - start
         model.save(path)
-    test_acc = float((predict_proba(model, test, None, device=device).argmax(1) == test.labels).mean())
-    info = {"epochs": epochs, "train_time_s": seconds, "test_accuracy": test_acc, "path": str(path)}
-    info_path.write_text(json.dumps(info))
+    info = {"epochs": epochs, "train_time_s": seconds, "test_accuracy": _test_accuracy(model, test, device),
+            "path": str(path), "test_fingerprint": test.fingerprint()}
+    _write_atomically(info_path, json.dumps(info))
     return model, info
+
+
+def _test_accuracy(model: Any, test: ImageDataset, device: str) -> float:
+    return float((predict_proba(model, test, None, device=device).argmax(1) == test.labels).mean())
+
+
+def _read_cached_original(kind: str, path: Path, info_path: Path, train: ImageDataset, arch: str, seed: int,
+                          device: str) -> tuple[Any, dict[str, Any]] | None:
+    """The cached original and its info, or None when there is none; an unreadable pair (a run killed mid-write
+    by an older version, a disk that filled) is reported with a warning naming the files and trained again."""
+    if not (path.exists() and info_path.exists()):
+        return None
+    try:
+        info = json.loads(info_path.read_text())
+        if kind == "cnn":
+            model = make_classifier(train.image_shape, train.num_classes, arch=arch, seed=seed)
+            model.load_state_dict(load_weights_only(path, device, "a saved state dict"))
+            return model.to(device).eval(), info
+        from agents import MAReinforce
+
+        return MAReinforce.load(path, device=device), info
+    except (ValueError, RuntimeError, OSError) as err:  # JSONDecodeError is a ValueError
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        warnings.warn(f"Ignoring the unreadable cached original '{path}' / '{info_path.name}' ({first}); training it "
+                      "again.", UserWarning, stacklevel=3)
+        return None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a failed write leaves the old file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _save_atomically(state: Any, path: Path) -> None:
+    """``torch.save`` through a temporary file and a rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _load_given(kind: str, path: Path, train: ImageDataset, test: ImageDataset, arch: str,
@@ -320,8 +373,8 @@ def _load_given(kind: str, path: Path, train: ImageDataset, test: ImageDataset, 
                              f"{model.n_classes} classes; this data has {tuple(train.image_shape)} and "
                              f"{train.num_classes}.")
         epochs = int(model.epochs_done)
-    test_acc = float((predict_proba(model, test, None, device=device).argmax(1) == test.labels).mean())
-    return model, {"epochs": epochs, "train_time_s": float("nan"), "test_accuracy": test_acc, "path": str(path)}
+    return model, {"epochs": epochs, "train_time_s": float("nan"), "test_accuracy": _test_accuracy(model, test, device),
+                   "path": str(path)}
 
 
 def _kind_of(method: str) -> str:
@@ -357,8 +410,10 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         cnn_epochs: epochs of the original standard classifier (Retrain uses as many by default).
         ma_epochs: epochs of the original multi-agent learners (``ma_retrain`` uses as many).
         agent_overrides: ``AgentConfig`` fields for the multi-agent originals (e.g. hidden_size).
-        settings: :class:`UnlearningConfig` fields for every method (e.g. ``{"lime_num_samples": 64}``).
-        method_settings: per-method fields on top of ``settings`` (e.g. ``{"mu": {"epochs": 5}}``).
+        settings: :class:`UnlearningConfig` fields shared by the methods (e.g. ``{"lime_num_samples": 64}``); each
+            method gets those it uses, and a setting none of them uses raises ValueError.
+        method_settings: per-method fields on top of ``settings`` (e.g. ``{"mu": {"epochs": 5}}``); one the method
+            does not use raises ValueError.
         arch: standard classifier: "auto" (SmallCNN up to 64 px, ResNet-18 above), "cnn" or "resnet18".
         originals: trained originals to use instead of training them, by kind: "cnn" (a state dict of
             ``make_classifier(image_shape, K, arch)``), "ma_gru" / "ma_lstm" (``MAReinforce.save`` files).
@@ -373,6 +428,11 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
     """
     for method in methods:
         get_method(method)  # fails early, listing valid names
+    for what, values in (("methods", list(methods)), ("seeds", list(seeds))):
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:  # a repeated seed would be averaged as if it were another one
+            raise ValueError(f"{what} names {', '.join(repeated)} more than once; give each once.")
+    seeds = [check_seed(s, "seeds[...]") for s in seeds]
     given = {str(k): Path(v) for k, v in (originals or {}).items()}
     bad = sorted(set(given) - {"cnn", "ma_gru", "ma_lstm"})
     if bad:
@@ -392,7 +452,35 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         if fixed:
             raise ValueError(f"{source} sets {fixed}, which run_experiment sets itself (seeds=, device=, out_dir=).")
     for method in methods:  # every method's settings, validated before any training
-        UnlearningConfig.from_settings(**dict(settings or {}, **(method_settings or {}).get(method, {})))
+        merged = dict(settings or {}, **(method_settings or {}).get(method, {}))
+        UnlearningConfig.from_settings(**merged)
+        runner, multi_agent = get_method(method), METHODS[method].model_kind == "ma"
+        runner.check_settings((method_settings or {}).get(method, {}), multi_agent)  # its own: all must be used
+        if getattr(runner, "interpretable", False):
+            runner.check_settings({k: v for k, v in merged.items() if k == "optimizer"}, multi_agent)
+    shared_unused = sorted(k for k in (settings or {}) if k not in COMMON_SETTINGS and not any(
+        k in get_method(m).settings_used(METHODS[m].model_kind == "ma") for m in methods))
+    if shared_unused:
+        raise ValueError(f"settings {', '.join(shared_unused)} {'is' if len(shared_unused) == 1 else 'are'} used by "
+                         f"none of the methods {list(methods)}; leave {'it' if len(shared_unused) == 1 else 'them'} "
+                         "unset.")
+    kinds = {_kind_of(m) for m in methods}
+    if agent_overrides:
+        if not kinds & {"ma_gru", "ma_lstm"}:
+            raise ValueError("agent_overrides apply to the multi-agent originals, which none of the methods "
+                             f"{list(methods)} uses; leave it unset.")
+        fixed = sorted(set(agent_overrides) & {"seed", "epochs", "device", "belief"})
+        if fixed:
+            raise ValueError(f"agent_overrides sets {fixed}, which run_experiment sets itself (seeds=, ma_epochs=, "
+                             "device=, and the method's cell).")
+        from agents import AgentConfig
+
+        AgentConfig(**agent_overrides)  # unknown fields and bad values, before anything trains
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}; got {arch!r}.")
+    if arch != "auto" and "cnn" not in kinds:
+        raise ValueError(f"arch={arch!r} chooses the standard classifier, which none of the methods {list(methods)} "
+                         "uses; leave it at 'auto'.")
     if isinstance(dataset, str):
         train = datasets_module.load(dataset, root=root, split="train", image_size=image_size, download=download)
         test = datasets_module.load(dataset, root=root, split="test", image_size=image_size, download=download)
@@ -412,11 +500,13 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
     (out / "originals").mkdir(parents=True, exist_ok=True)
     base = dict(settings or {})
     report: Report | None = None
+    per_seed_sizes: dict[int, dict[str, int]] = {}
     bar = tqdm(total=len(seeds) * len(methods), desc=f"unlearning {name}", disable=not progress)
     for seed in seeds:
         split = datasets_module.retain_forget_split(train, forget_fraction=forget_fraction, mode=forget_mode,
                                                     forget_classes=forget_classes, seed=seed)
         data = UnlearningData.from_split(train, split, test)
+        per_seed_sizes[int(seed)] = {"retain": len(data.retain), "forget": len(data.forget)}
         if report is None:
             report = Report(name, list(methods), [int(s) for s in seeds],
                             {"train": len(train), "retain": len(data.retain), "forget": len(data.forget),
@@ -442,7 +532,9 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
             bar.set_postfix_str(f"seed {seed}: {method}")
             kind = _kind_of(method)
             original, _, original_test_probs = originals[kind]
-            config = dict(base, **(method_settings or {}).get(method, {}))
+            # the shared settings this method uses (IMU's lime_* are not MU's), then its own
+            used = get_method(method).settings_used(METHODS[method].model_kind == "ma") | COMMON_SETTINGS
+            config = dict({k: v for k, v in base.items() if k in used}, **(method_settings or {}).get(method, {}))
             config.update(seed=seed, device=device, checkpoint_dir=str(out / "checkpoints" / f"seed{seed}"))
             if kind == "cnn" and method == "retrain":
                 config.setdefault("retrain_epochs", cnn_epochs)
@@ -459,6 +551,7 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
             report.runs.append(run)
     bar.close()
     assert report is not None
+    report.sizes["per_seed"] = per_seed_sizes  # a class split or rounding can differ by seed
     if write:
         report.save(out)
     return report

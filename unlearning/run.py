@@ -10,6 +10,7 @@ from masimu_env.datasets import ImageDataset
 from .config import UnlearningConfig
 from .data import UnlearningData
 from .methods import RETRAINS, UnlearningResult, get_method
+from .models import is_multi_agent
 
 
 def unlearn(method: str, original: Any, dataset: ImageDataset, split: Any, *, test: ImageDataset | None = None,
@@ -28,7 +29,8 @@ def unlearn(method: str, original: Any, dataset: ImageDataset, split: Any, *, te
             raised there interrupts the run; rerunning with the same ``checkpoint_dir`` resumes).
         **settings: fields of :class:`UnlearningConfig` (epochs, lr, seed, checkpoint_dir, ...);
             fields left out take the method's documented defaults. The Retrain methods train for
-            ``retrain_epochs``; ``epochs=`` alone raises ValueError for them.
+            ``retrain_epochs``; ``epochs=`` alone raises ValueError for them. A setting the method would not use
+            (e.g. ``retrain_epochs`` for MU, ``lr`` for ``original``) raises ValueError naming it.
 
     Returns:
         :class:`UnlearningResult` (unpacks as ``model, record``): the unlearned model and a
@@ -39,5 +41,6 @@ def unlearn(method: str, original: Any, dataset: ImageDataset, split: Any, *, te
         raise ValueError(f"{method!r} trains for retrain_epochs (default: as long as the original), not epochs; "
                          f"pass retrain_epochs={settings['epochs']!r}.")
     config = UnlearningConfig.from_settings(**settings)
+    runner.check_settings(settings, is_multi_agent(original))
     data = UnlearningData.from_split(dataset, split, test)
     return runner(original, data, config, on_epoch_end)

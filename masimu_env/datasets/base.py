@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -91,6 +93,29 @@ class ImageDataset:
     @property
     def in_memory(self) -> bool:
         return self._images is not None
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of what this dataset holds, for caches of results trained on it: name, labels, classes,
+        image shape, and the pixels themselves (in-memory datasets), or each source file's path, size and
+        modification time (file-backed ones; the image shape covers a resize). A lazy dataset without sources is
+        hashed pixel by pixel, which decodes it once."""
+        h = hashlib.sha256()
+        h.update(f"{self.name}|{self.image_shape}|{self.classes}".encode())
+        h.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
+        if self._images is not None:
+            h.update(self._images.contiguous().view(-1).numpy().tobytes())
+        elif self.sources is not None:
+            for source in self.sources:
+                try:
+                    stat = os.stat(source)
+                    h.update(f"{source}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+                except OSError:
+                    h.update(f"{source}|missing\n".encode())
+        else:
+            for begin in range(0, len(self), 1024):
+                images, _ = self.get_batch(np.arange(begin, min(len(self), begin + 1024)))
+                h.update(images.contiguous().view(-1).numpy().tobytes())
+        return h.hexdigest()
 
     def get_batch(self, indices: Sequence[int] | np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
         """Stack images and labels for ``indices``.

@@ -67,3 +67,16 @@ def tiny_lstm(digits_small):
 
 
 TINY = dict(epochs=1, retrain_epochs=1, lime_num_samples=16, lime_retain_per_class=2, batch_size=64)
+
+
+def tiny(method: str, model=None) -> dict:
+    """The TINY settings that ``method`` uses (unlearn refuses the others), for ``model``'s kind (default: the
+    method's own)."""
+    from unlearning.methods import get_method
+    from unlearning.methods.common import COMMON_SETTINGS
+    from unlearning.models import is_multi_agent
+
+    runner = get_method(method)
+    multi_agent = runner.model_kind == "ma" if model is None else is_multi_agent(model)
+    used = runner.settings_used(multi_agent) | COMMON_SETTINGS
+    return {k: v for k, v in TINY.items() if k in used}

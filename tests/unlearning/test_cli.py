@@ -187,3 +187,15 @@ def test_run_experiment_refuses_load_options_for_given_datasets(digits_small) ->
     for option in ({"download": True}, {"root": "/data"}, {"image_size": 16}):
         with pytest.raises(ValueError, match="apply only when dataset is a name"):
             run_experiment((train, test), methods=["mu"], write=False, progress=False, **option)
+
+
+def test_unlearn_refuses_flags_it_would_drop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty --forget-classes used to become a random class; a second --original of one kind replaced the first
+    without a word."""
+    assert main(["unlearn", "--forget-mode", "class", "--forget-classes", "--out", str(tmp_path / "a")]) == 1
+    assert "--forget-classes was given without class names" in capsys.readouterr().err
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    first.write_bytes(b"x"), second.write_bytes(b"x")
+    assert main(["unlearn", "--original", f"cnn={first}", "--original", f"cnn={second}",
+                 "--out", str(tmp_path / "b")]) == 1
+    assert "--original gives cnn twice" in capsys.readouterr().err

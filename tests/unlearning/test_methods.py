@@ -11,7 +11,7 @@ import unlearning
 from unlearning.methods import METHODS, available, get_method
 from unlearning.models import is_multi_agent, predict_proba
 
-from .conftest import TINY
+from .conftest import tiny
 
 
 def _original_for(name, request):
@@ -31,7 +31,7 @@ def test_method_runs_end_to_end(name, digits_small, request):
     train, test, split = digits_small
     original = _original_for(name, request)
     before = _state(original)
-    model, record = unlearning.unlearn(name, original, train, split, **TINY)
+    model, record = unlearning.unlearn(name, original, train, split, **tiny(name, original))
     assert record.method == name
     assert record.wall_time_s >= 0 and np.isfinite(record.wall_time_s)
     expected_epochs = 0 if name in ("original", "ma_original") else 1
@@ -63,11 +63,11 @@ def test_registry_names_match_modules():
 def test_wrong_model_kind_is_rejected(digits_small, trained_cnn, tiny_gru):
     train, _, split = digits_small
     with pytest.raises(TypeError, match="multi-agent"):
-        unlearning.unlearn("masmu", trained_cnn, train, split, **TINY)
+        unlearning.unlearn("masmu", trained_cnn, train, split, **tiny("masmu"))
     with pytest.raises(TypeError, match="standard classifier"):
-        unlearning.unlearn("mu", tiny_gru, train, split, **TINY)
+        unlearning.unlearn("mu", tiny_gru, train, split, **tiny("mu"))
     with pytest.raises(ValueError, match="LSTM"):
-        unlearning.unlearn("malmu", tiny_gru, train, split, **TINY)
+        unlearning.unlearn("malmu", tiny_gru, train, split, **tiny("malmu"))
 
 
 @pytest.mark.parametrize("retain, forget, match", [
@@ -80,7 +80,7 @@ def test_wrong_model_kind_is_rejected(digits_small, trained_cnn, tiny_gru):
 def test_bad_split_raises(retain, forget, match, digits_small, trained_cnn):
     train, _, _ = digits_small
     with pytest.raises(ValueError, match=match):
-        unlearning.unlearn("mu", trained_cnn, train, (retain, forget), **TINY)
+        unlearning.unlearn("mu", trained_cnn, train, (retain, forget), **tiny("mu"))
 
 
 def test_unknown_setting_names_valid_ones(digits_small, trained_cnn):
@@ -102,7 +102,7 @@ def _interrupt_after_first(epoch):
 def test_interrupted_run_resumes_to_same_result(name, digits_small, request, tmp_path):
     train, _, split = digits_small
     original = _original_for(name, request)
-    settings = dict(TINY, epochs=2, seed=3)
+    settings = dict(tiny(name, original), epochs=2, seed=3)
     straight, reference = unlearning.unlearn(name, original, train, split, **settings)
     with pytest.raises(_Interrupt):
         unlearning.unlearn(name, original, train, split, checkpoint_dir=str(tmp_path),
@@ -288,10 +288,10 @@ def test_optimizer_setting_chooses_the_standard_classifiers_optimizer(digits_sma
     for cls in (torch.optim.SGD, torch.optim.Adam):
         monkeypatch.setattr(cls, "__init__", _recording_init(cls.__init__, built))
     train, _, split = digits_small
-    adam, record = unlearning.unlearn("mu", trained_cnn, train, split, **{**TINY, "epochs": 1, "optimizer": "adam"})
+    adam, record = unlearning.unlearn("mu", trained_cnn, train, split, **{**tiny("mu"), "epochs": 1, "optimizer": "adam"})
     assert built == ["Adam"] and record.config["optimizer"] == "adam"
     built.clear()
-    sgd, _ = unlearning.unlearn("mu", trained_cnn, train, split, **{**TINY, "epochs": 1, "optimizer": "sgd"})
+    sgd, _ = unlearning.unlearn("mu", trained_cnn, train, split, **{**tiny("mu"), "epochs": 1, "optimizer": "sgd"})
     assert built == ["SGD"]
     assert not all(torch.equal(a, b) for a, b in zip(_state(adam).values(), _state(sgd).values()))
 
@@ -302,7 +302,7 @@ def test_interpretable_methods_refuse_adam(method, digits_small, trained_cnn, ti
     train, _, split = digits_small
     model = trained_cnn if method == "imu" else tiny_gru
     with pytest.raises(ValueError, match=rf"'{method}' scales every gradient by \(1 - I_w\).*use optimizer='sgd'"):
-        unlearning.unlearn(method, model, train, split, **{**TINY, "epochs": 1, "optimizer": "adam"})
+        unlearning.unlearn(method, model, train, split, **{**tiny(method), "epochs": 1, "optimizer": "adam"})
 
 
 def _recording_init(init, built):
@@ -323,10 +323,10 @@ def test_multi_agent_methods_refuse_settings_they_cannot_use(digits_small, tiny_
     """Settings the multi-agent methods would ignore raise instead of being recorded as if used."""
     train, _, split = digits_small
     with pytest.raises(ValueError, match=r"'masmu' does not use momentum, weight_decay"):
-        unlearning.unlearn("masmu", tiny_gru, train, split, **{**TINY, "momentum": 0.0, "weight_decay": 0.1})
-    with pytest.raises(ValueError, match=r"'ma_retrain' does not use lr \("):
-        unlearning.unlearn("ma_retrain", tiny_gru, train, split, **{**TINY, "lr": 0.5})
-    _, record = unlearning.unlearn("ma_retrain", tiny_gru, train, split, **TINY)
+        unlearning.unlearn("masmu", tiny_gru, train, split, **{**tiny("masmu"), "momentum": 0.0, "weight_decay": 0.1})
+    with pytest.raises(ValueError, match=r"'ma_retrain' does not use lr"):
+        unlearning.unlearn("ma_retrain", tiny_gru, train, split, **{**tiny("ma_retrain"), "lr": 0.5})
+    _, record = unlearning.unlearn("ma_retrain", tiny_gru, train, split, **tiny("ma_retrain"))
     assert record.config["lr"] is None and record.config["optimizer"] is None  # not the CNN recipe's 0.05 / sgd
 
 
@@ -378,3 +378,41 @@ def test_learner_checkpoints_are_keyed_by_its_settings_too(digits_small, tmp_pat
     Checkpointer("ma_retrain", data, config, pooled).save({"epoch": 1})
     assert Checkpointer("ma_retrain", data, config, pooled).load() is not None
     assert Checkpointer("ma_retrain", data, config, averaged).load() is None
+
+
+@pytest.mark.parametrize("method, settings, match", [
+    # each was recorded in record.config as if it had taken effect
+    ("mu", {"retrain_epochs": 5}, "'mu' does not use retrain_epochs"),
+    ("gradient_ascent", {"lime_retain_per_class": 3}, "'gradient_ascent' does not use lime_retain_per_class"),
+    ("original", {"epochs": 5, "lr": 0.3}, "'original' does not use epochs, lr"),
+    ("retrain", {"epochs": 3, "retrain_epochs": 1}, "'retrain' does not use epochs"),
+])
+def test_unlearn_refuses_settings_the_method_does_not_use(digits_small, trained_cnn, method, settings, match):
+    train, _, split = digits_small
+    with pytest.raises(ValueError, match=match):
+        unlearning.unlearn(method, trained_cnn, train, split, **settings)
+
+
+def test_unlearn_refuses_the_multi_agent_retrains_batch_size(digits_small, tiny_gru):
+    """ma_retrain trains with the learner's own batch size; batch_size=8 gave the weights of batch_size=64."""
+    train, _, split = digits_small
+    with pytest.raises(ValueError, match="'ma_retrain' does not use batch_size"):
+        unlearning.unlearn("ma_retrain", tiny_gru, train, split, retrain_epochs=1, batch_size=8)
+
+
+def test_predict_proba_and_config_refuse_what_they_used_to_misread(digits_small, trained_cnn):
+    from unlearning.config import UnlearningConfig
+    from unlearning.models import predict_proba
+
+    train, _, _ = digits_small
+    with pytest.raises(ValueError, match="indices must be integer row numbers; got dtype float64"):
+        predict_proba(trained_cnn, train, [1.7])  # was row 1
+    with pytest.raises(ValueError, match="np.flatnonzero"):
+        predict_proba(trained_cnn, train, np.array([True, False]))  # was rows 1 and 0
+    with pytest.raises(ValueError, match=r"indices must lie in \[0, 300\)"):
+        predict_proba(trained_cnn, train, [300])
+    assert predict_proba(trained_cnn, train, np.int64([3, 1])).shape == (2, 10)
+    for name, value in (("lr", True), ("momentum", True), ("salun_threshold", True), ("lr", "0.1"),
+                        ("l1_gamma", "x")):
+        with pytest.raises(ValueError, match=f"UnlearningConfig.{name} must be a number; got {value!r}"):
+            UnlearningConfig(**{name: value})

@@ -131,9 +131,24 @@ def test_run_experiment_checks_every_setting_before_training(digits_small, tmp_p
     for kwargs, match in ((dict(method_settings={"mu": {"epoch": 3}}), "Unknown unlearning setting"),
                           (dict(settings={"seed": 3}), r"settings sets \['seed'\]"),
                           (dict(method_settings={"mu": {"device": "cpu"}}), r"method_settings\['mu'\] sets"),
-                          (dict(cnn_epochs=-5), "cnn_epochs must be an int >= 1")):
+                          (dict(cnn_epochs=-5), "cnn_epochs must be an int >= 1"),
+                          # settings that would be recorded but never used
+                          (dict(settings={"salun_threshold": 0.3}), "salun_threshold is used by none of the methods"),
+                          (dict(method_settings={"retrain": {"epochs": 3}}), "'retrain' does not use epochs"),
+                          (dict(method_settings={"mu": {"lime_num_samples": 8}}), "'mu' does not use lime_num_samples"),
+                          (dict(agent_overrides={"hidden_size": 8}), "agent_overrides apply to the multi-agent"),
+                          (dict(arch="bogus"), "arch must be one of"),
+                          (dict(seeds=[0, 0]), "seeds names 0 more than once"),
+                          (dict(settings={"lr": True}), "UnlearningConfig.lr must be a number; got True")):
         with pytest.raises(ValueError, match=match):
             run_experiment((train, test), methods=["retrain", "mu"], out_dir=tmp_path, progress=False, **kwargs)
+    for kwargs, match in ((dict(methods=["mu", "mu"]), "methods names mu more than once"),
+                          (dict(methods=["retrain", "imu"], settings={"optimizer": "adam"}), "'imu' scales every"),
+                          (dict(methods=["masmu"], agent_overrides={"seed": 3}), r"agent_overrides sets \['seed'\]"),
+                          (dict(methods=["masmu"], agent_overrides={"no_such": 1}), "no_such"),
+                          (dict(methods=["masmu"], arch="resnet18"), "arch='resnet18' chooses the standard")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            run_experiment((train, test), out_dir=tmp_path, progress=False, **kwargs)
     assert not any((tmp_path / "originals").glob("*.pt")), "an original was trained before the settings were checked"
 
 
@@ -151,3 +166,45 @@ def test_cached_learner_originals_are_keyed_by_the_resolved_config(digits_small,
     model, other = original_model(**kw, agent_overrides={**tiny, "combine": "probs"})
     assert other["path"] != first["path"] and model.config.combine == "probs"
     assert len(list(tmp_path.glob("ma_gru-*.pt"))) == 2
+
+
+def test_cached_originals_and_checkpoints_follow_the_pixels(digits_small, tmp_path):
+    """The originals' cache and the Retrain checkpoints were keyed by name, labels and shape: other pixels under
+    the same name reused the old model, and a new test set kept the old original's test accuracy. A corrupt
+    cached original is trained again with a warning instead of failing every later run."""
+    from masimu_env.datasets import ImageDataset
+    from unlearning.experiment import run_experiment
+    from unlearning.models import predict_proba
+
+    train, test, _ = digits_small
+    images, _ = train.get_batch(np.arange(len(train)))
+    inverted = ImageDataset(train.name, train.labels, train.classes, images=255 - images)
+    kwargs = dict(methods=["retrain"], out_dir=tmp_path, cnn_epochs=1, progress=False, write=False)
+    first = run_experiment((train, test), **kwargs)
+    second = run_experiment((inverted, test), **kwargs)
+    assert len(list((tmp_path / "originals").glob("cnn_*.pt"))) == 2
+    assert second.runs[0].record["resumed_from_epoch"] in (None, 0)
+    # another test set: the cached original's test accuracy is measured on it, not copied
+    other_test = test.subset(np.arange(60))
+    third = run_experiment((train, other_test), **kwargs)
+    info = third.originals["cnn/seed0"]
+    assert info["path"] == first.originals["cnn/seed0"]["path"]
+    from unlearning.experiment import original_model
+    model, _ = original_model("cnn", train, other_test, 0, 1, tmp_path / "originals", "cpu", False, {})
+    assert info["test_accuracy"] == float((predict_proba(model, other_test).argmax(1) == other_test.labels).mean())
+    (tmp_path / "originals" / (first.originals["cnn/seed0"]["path"].rsplit("/", 1)[1][:-3] + ".json")).write_text("{")
+    with pytest.warns(UserWarning, match="Ignoring the unreadable cached original"):
+        run_experiment((train, test), **kwargs)
+
+
+def test_report_gives_forget_sizes_per_seed(digits_small, tmp_path):
+    from unlearning.experiment import run_experiment
+
+    train, test, _ = digits_small
+    report = run_experiment((train, test), methods=["mu"], seeds=[0, 1, 2], forget_mode="class", out_dir=tmp_path,
+                            cnn_epochs=1, settings={"epochs": 1}, progress=False, write=False)
+    per_seed = report.sizes["per_seed"]
+    assert sorted(per_seed) == [0, 1, 2]
+    forget = sorted({v["forget"] for v in per_seed.values()})
+    header = report.to_markdown().splitlines()[0]
+    assert (f"forget {forget[0]}-{forget[-1]} (by seed)" if len(forget) > 1 else f"forget {forget[0]},") in header

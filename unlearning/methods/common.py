@@ -84,6 +84,15 @@ class UnlearningResult:
         return iter((self.model, self.record))
 
 
+COMMON_SETTINGS = frozenset({"seed", "device", "checkpoint_dir", "progress", "eval_batch_size"})
+"""UnlearningConfig fields every method honours (where and how it runs, its checkpoints, evaluation batches)."""
+TRAINING_SETTINGS = frozenset({"epochs", "lr", "momentum", "weight_decay", "optimizer", "batch_size"})
+"""The fine-tuning recipe of the methods that train with ``make_optimizer``."""
+LIME_SETTINGS = frozenset({"lime_backend", "lime_segmentation", "lime_num_samples", "lime_grid", "lime_cache_dir",
+                           "lime_retain_per_class", "lime_forget_per_class"})
+"""The I_w tables of the interpretable methods (IMU, MASIMU, MALIMU)."""
+
+
 class UnlearningMethod:
     """Base of every registered method: a name, a model kind, defaults and ``run``.
 
@@ -105,6 +114,27 @@ class UnlearningMethod:
     def defaults(self, model: Any, data: UnlearningData) -> dict[str, Any]:
         """Config values used where the caller left a field None (``DEFAULTS`` unless overridden)."""
         return dict(self.DEFAULTS)
+
+    EXTRA_SETTINGS: frozenset[str] = frozenset()
+    """Method-specific UnlearningConfig fields it reads on top of :data:`TRAINING_SETTINGS`."""
+
+    def settings_used(self, multi_agent: bool) -> frozenset[str]:
+        """The UnlearningConfig fields this method reads beyond :data:`COMMON_SETTINGS`, for a multi-agent learner
+        or a standard classifier."""
+        lime = LIME_SETTINGS if getattr(self, "interpretable", False) else frozenset()
+        return TRAINING_SETTINGS | self.EXTRA_SETTINGS | lime
+
+    def check_settings(self, settings: dict[str, Any], multi_agent: bool) -> None:
+        """Raise ValueError for settings the caller gave that this method would not use (they would be recorded as
+        if they had taken effect) or cannot honour; called by ``unlearn`` and ``run_experiment`` before any work."""
+        unused = sorted(set(settings) - COMMON_SETTINGS - self.settings_used(multi_agent))
+        if unused:
+            used = sorted(self.settings_used(multi_agent))
+            raise ValueError(f"{self.name!r} does not use {', '.join(unused)}; leave "
+                             f"{'it' if len(unused) == 1 else 'them'} unset (it uses: "
+                             f"{', '.join(used) if used else 'none beyond ' + ', '.join(sorted(COMMON_SETTINGS))}).")
+        if getattr(self, "interpretable", False):
+            refuse_adam_with_iw(self.name, UnlearningConfig.from_settings(**settings))
 
     def __call__(self, model: Any, data: UnlearningData, config: UnlearningConfig,
                  on_epoch_end: Callable[[int], None] | None = None) -> UnlearningResult:
@@ -215,6 +245,7 @@ def _fingerprint(method: str, data: UnlearningData, config: UnlearningConfig, mo
         h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     if is_multi_agent(model):  # and the learner's settings (e.g. combine), which equal weights do not pin down
         h.update(model.config.fingerprint().encode())
+    h.update(data.train.fingerprint().encode())  # the images themselves (another size, other pixels)
     h.update(data.retain.tobytes())
     h.update(data.forget.tobytes())
     # settings that cannot change the trained weights do not invalidate a checkpoint

@@ -24,6 +24,7 @@ class L1Sparse(UnlearningMethod):
     model_kind = "cnn"
     DEFAULTS = {"epochs": 10, "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "optimizer": "sgd"}
     reference = "Jia et al. 2023 (Unlearn-Sparse) l1-sparse defaults"
+    EXTRA_SETTINGS = frozenset({"l1_gamma"})
 
     def run(self, model: Any, data: UnlearningData, config: UnlearningConfig, on_epoch_end: Any = None) -> UnlearningResult:
         require_standard(self.name, model)

@@ -22,7 +22,7 @@ from ..config import UnlearningConfig
 from ..data import UnlearningData
 from ..explain import scale_gradients
 from ..interpretable import InterpretableWeights
-from .common import (UnlearningMethod, UnlearningResult, mean_or_nan, private_copy, refuse_adam_with_iw,
+from .common import (LIME_SETTINGS, UnlearningMethod, UnlearningResult, mean_or_nan, private_copy, refuse_adam_with_iw,
                      refuse_unused, require_multi_agent, run_epochs)
 
 
@@ -80,6 +80,11 @@ class MultiAgentFineTune(UnlearningMethod):
     model_kind = "ma"
     belief = "gru"
     interpretable = False
+
+    def settings_used(self, multi_agent: bool) -> frozenset[str]:
+        """epochs, lr, optimizer, batch_size (momentum and weight decay are the learner's own), and LIME's."""
+        base = frozenset({"epochs", "lr", "optimizer", "batch_size"})
+        return base | LIME_SETTINGS if self.interpretable else base
 
     def defaults(self, model: Any, data: UnlearningData) -> dict[str, Any]:
         side = max(data.train.image_shape[1:]) if data.train.image_shape else 32

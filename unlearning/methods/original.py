@@ -17,6 +17,9 @@ class Original(UnlearningMethod):
     DEFAULTS = {"epochs": 0}
     reference = "no unlearning"
 
+    def settings_used(self, multi_agent: bool) -> frozenset[str]:
+        return frozenset()  # nothing trains
+
     def run(self, model: Any, data: UnlearningData, config: UnlearningConfig, on_epoch_end: Any = None) -> UnlearningResult:
         return UnlearningResult(private_copy(model, config.device),
                                 RunRecord(self.name, self.model_kind, 0.0, 0.0, 0, [], config.to_dict()))

@@ -30,6 +30,12 @@ class Retrain(UnlearningMethod):
     DEFAULTS = TRAIN_RECIPE
     reference = "Retrain on D_r from scratch (paper A.6, Table 4)"
 
+    def settings_used(self, multi_agent: bool) -> frozenset[str]:
+        """``retrain_epochs``; the standard classifier's recipe too (the learner trains with its own)."""
+        if multi_agent:
+            return frozenset({"retrain_epochs"})
+        return frozenset({"retrain_epochs", "lr", "momentum", "weight_decay", "optimizer", "batch_size"})
+
     def defaults(self, model: Any, data: UnlearningData) -> dict[str, Any]:
         """:data:`TRAIN_RECIPE` for a standard classifier; none for the learner, which trains with its own."""
         return {} if is_multi_agent(model) else dict(self.DEFAULTS)

@@ -46,6 +46,7 @@ class Salun(RandomLabel):
 
     name = "salun"
     reference = "Fan et al. 2024 (SalUn) defaults: RL + 50% saliency mask"
+    EXTRA_SETTINGS = frozenset({"salun_threshold"})
     masked = True
 
     def saliency_mask(self, model: Any, data: UnlearningData, config: UnlearningConfig) -> list[torch.Tensor]:

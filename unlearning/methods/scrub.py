@@ -37,6 +37,7 @@ class Scrub(UnlearningMethod):
     model_kind = "cnn"
     DEFAULTS = {"epochs": 3, "lr": 5e-4, "momentum": 0.9, "weight_decay": 5e-4, "optimizer": "sgd"}
     reference = "Kurmanji et al. 2023 (SCRUB) defaults"
+    EXTRA_SETTINGS = frozenset({"scrub_kd_temperature", "scrub_max_steps", "scrub_gamma", "scrub_alpha"})
 
     def run(self, model: Any, data: UnlearningData, config: UnlearningConfig, on_epoch_end: Any = None) -> UnlearningResult:
         require_standard(self.name, model)
