@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 import masimu_env
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1 (0 or a negative count made the examples evaluate everything, nothing, or fail
+    deep inside torch after the first evaluation)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {value}")
+    return value
 
 
 @torch.no_grad()
@@ -23,7 +36,9 @@ def evaluate_votes(action_logits: Callable[[torch.Tensor], torch.Tensor], env: m
     """
     nvec = tuple(int(n) for n in env.action_space(env.possible_agents[0]).nvec)  # (4, K)
     mean_vote, majority, rewards = [], [], []
-    for image_index in range(min(len(env.dataset), max_images or len(env.dataset))):
+    if max_images is not None and max_images < 1:
+        raise ValueError(f"max_images must be None (every image) or >= 1; got {max_images}.")
+    for image_index in range(len(env.dataset) if max_images is None else min(len(env.dataset), max_images)):
         observations, infos = env.reset(seed=seed + image_index, options={"image_index": image_index})
         while env.agents:
             agents = list(env.agents)

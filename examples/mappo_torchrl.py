@@ -37,7 +37,7 @@ from torchrl.modules import MultiAgentMLP, ProbabilisticActor
 from torchrl.objectives import ClipPPOLoss, ValueEstimators
 
 import masimu_env
-from _vote_eval import evaluate_votes, report
+from _vote_eval import evaluate_votes, positive_int, report
 
 GROUP = "agent"  # TorchRL groups agents named "agent_<i>" under this key
 N_MOVES = 4
@@ -113,21 +113,21 @@ def build_modules(env: PettingZooWrapper, nvec: tuple[int, ...], hidden: int
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=30, help="collect/update iterations (default 30)")
-    parser.add_argument("--frames-per-batch", type=int, default=1000, help="env steps per iteration (default 1000)")
-    parser.add_argument("--epochs", type=int, default=4, help="PPO epochs per iteration")
-    parser.add_argument("--minibatch", type=int, default=250, help="env steps per PPO minibatch")
+    parser.add_argument("--iterations", type=positive_int, default=30, help="collect/update iterations (default 30)")
+    parser.add_argument("--frames-per-batch", type=positive_int, default=1000, help="env steps per iteration (default 1000)")
+    parser.add_argument("--epochs", type=positive_int, default=4, help="PPO epochs per iteration")
+    parser.add_argument("--minibatch", type=positive_int, default=250, help="env steps per PPO minibatch")
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--hidden", type=positive_int, default=128)
     parser.add_argument("--entropy", type=float, default=0.01, help="entropy bonus coefficient")
-    parser.add_argument("--window", type=int, default=6,
+    parser.add_argument("--window", type=positive_int, default=6,
                         help="side of each agent's view in pixels (default 6 of the 8x8 digit; the paper's "
                              "digits default 4 learns much more slowly)")
-    parser.add_argument("--n-steps", type=int, default=3, help="moves per episode, T (default 3)")
+    parser.add_argument("--n-steps", type=positive_int, default=3, help="moves per episode, T (default 3)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch intra-op threads; 1 is fastest for these tiny per-step tensors (default 1)")
-    parser.add_argument("--eval-images", type=int, default=None, help="test images per evaluation (default all)")
+    parser.add_argument("--eval-images", type=positive_int, default=None, help="test images per evaluation (default all)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny run for CI: 2 iterations of 50 steps, 20 test images (flags given explicitly win)")
     args = parser.parse_args(argv)

@@ -41,7 +41,7 @@ from typing import Any
 import torch
 
 import masimu_env
-from _vote_eval import evaluate_votes, report
+from _vote_eval import evaluate_votes, positive_int, report
 
 ENV_NAME = "masimu_digits_multidiscrete"
 POLICY = "shared"
@@ -69,18 +69,18 @@ def greedy_logits(module: Any):
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=30, help="algo.train() calls (default 30)")
-    parser.add_argument("--batch", type=int, default=1000, help="env steps per training batch (default 1000)")
-    parser.add_argument("--epochs", type=int, default=4, help="PPO epochs per batch")
-    parser.add_argument("--minibatch", type=int, default=250, help="agent steps per PPO minibatch")
+    parser.add_argument("--iterations", type=positive_int, default=30, help="algo.train() calls (default 30)")
+    parser.add_argument("--batch", type=positive_int, default=1000, help="env steps per training batch (default 1000)")
+    parser.add_argument("--epochs", type=positive_int, default=4, help="PPO epochs per batch")
+    parser.add_argument("--minibatch", type=positive_int, default=250, help="agent steps per PPO minibatch")
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--hidden", type=positive_int, default=128)
     parser.add_argument("--entropy", type=float, default=0.01, help="entropy bonus coefficient")
-    parser.add_argument("--window", type=int, default=6,
+    parser.add_argument("--window", type=positive_int, default=6,
                         help="side of each agent's view in pixels (default 6 of the 8x8 digit; the paper's "
                              "digits default 4 learns much more slowly)")
-    parser.add_argument("--n-steps", type=int, default=3, help="moves per episode, T (default 3)")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--n-steps", type=positive_int, default=3, help="moves per episode, T (default 3)")
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch intra-op threads of the driver (learner); 1 is fastest for these small batches")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--address", default=None,
@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--env-runners", type=int, default=0,
                         help="remote env runner actors that sample in parallel (0: sample in the driver; "
                              "raise it on a cluster)")
-    parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the private local Ray instance")
-    parser.add_argument("--eval-images", type=int, default=None, help="test images per evaluation (default all)")
+    parser.add_argument("--num-cpus", type=positive_int, default=2, help="CPUs of the private local Ray instance")
+    parser.add_argument("--eval-images", type=positive_int, default=None, help="test images per evaluation (default all)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny run for CI: 2 iterations of 100 steps, 20 test images (flags given explicitly win)")
     args = parser.parse_args(argv)

@@ -98,3 +98,14 @@ def test_ppo_rllib_learns_above_chance():
     pytest.importorskip("ray.rllib")
     scores = run_example("ppo_rllib.py", "--iterations", "20", timeout=1800)
     assert scores["after"]["majority_acc"] > 0.2, scores
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchrl") is None, reason="needs torchrl (pip install 'masimu[test]')")
+@pytest.mark.parametrize("flag", ["--eval-images", "--minibatch", "--frames-per-batch"])
+def test_mappo_example_refuses_counts_below_one(flag):
+    """--eval-images 0 used to evaluate every image, -1 none (printing nan), and --minibatch 0 failed in torch after
+    the first evaluation; argparse now refuses them up front."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "mappo_torchrl.py"), flag, "0"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and f"argument {flag}: expected an integer >= 1; got 0" in proc.stderr

@@ -21,7 +21,9 @@ def check_images(images: Tensor | np.ndarray) -> Tensor:
         The same (B, C, H, W) data as a CPU tensor of its original dtype.
     """
     if isinstance(images, np.ndarray):
-        images = torch.from_numpy(images)
+        # a flipped view (negative strides) or a big-endian array is valid input that torch.from_numpy refuses
+        native = images.dtype.newbyteorder("=")
+        images = torch.from_numpy(np.ascontiguousarray(images, dtype=native))
     if not isinstance(images, Tensor):
         raise TypeError("images must be a (B, C, H, W) torch.Tensor (uint8 or float in [0, 1]); "
                         f"got {type(images).__name__}.")

@@ -22,6 +22,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,10 +67,21 @@ def _config_description(config: ExplainConfig) -> dict:
     fields.pop("batch_size")
     segmentation = config.segmentation
     if callable(segmentation):
-        name = getattr(segmentation, "__qualname__", type(segmentation).__qualname__)
-        fields["segmentation"] = (f"{getattr(segmentation, '__module__', '?')}.{name}"
-                                  f"|{segmentation!r}")
+        fields["segmentation"] = _callable_identity(segmentation)
     return fields
+
+
+def _callable_identity(fn: Any) -> str:
+    """What a segmentation callable is, the same in every process: its module and qualified name plus a hash of its
+    code (its repr held a memory address, so a rerun never hit the cache). An object with ``__call__`` is described
+    by its class and its ``repr`` (give it a repr without an address to make it cacheable)."""
+    code = getattr(fn, "__code__", None)
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
+    if code is None:
+        return f"{name}|{fn!r}"
+    digest = hashlib.sha256(code.co_code)
+    digest.update(repr((code.co_consts, code.co_names, getattr(fn, "__defaults__", None))).encode())
+    return f"{name}|{digest.hexdigest()[:16]}"
 
 
 def cache_key(model: nn.Module, images: Tensor | np.ndarray, labels: np.ndarray | None,

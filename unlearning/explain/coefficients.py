@@ -2,8 +2,8 @@
 
 Every image yields a vector of the same length, rows x cols of the output grid: with the
 default "grid" segmentation the superpixels *are* the grid cells; any other segmentation
-is projected onto the grid (``segmentation.grid_projection``). This module never imports
-``masimu_env``: any torch classifier mapping (B, C, H, W) float in [0, 1] to logits works.
+is projected onto the grid (``segmentation.grid_projection``). Nothing here needs ``masimu_env`` objects (only its
+shared integer check): any torch classifier mapping (B, C, H, W) float in [0, 1] to logits works.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from masimu_env.config import check_int
 
 from . import cache
 from ._inputs import as_labels, check_images, resolve_device, to_float64
@@ -202,6 +204,7 @@ def class_mean_coefficients(coefs: np.ndarray | Tensor, labels: np.ndarray | Ten
                          f"got shape {labels.shape}, dtype {labels.dtype}.")
     if labels.size and labels.min() < 0:
         raise ValueError(f"labels must be >= 0; got {labels.min()}.")
+    num_classes = check_int(num_classes, "num_classes", 1, optional=True)
     if num_classes is None:
         if not labels.size:
             raise ValueError("num_classes is required when there are no labels.")

@@ -86,8 +86,14 @@ class ExplainConfig:
                 raise ValueError(message) from None
             object.__setattr__(self, "grid", (rows, cols))
         object.__setattr__(self, "batch_size", check_int(self.batch_size, "ExplainConfig.batch_size", 1))
-        if not self.kernel_width > 0:
-            raise ValueError(f"ExplainConfig.kernel_width must be > 0; got {self.kernel_width!r}.")
+        for name in ("kernel_width", "ridge_alpha", "slic_compactness", "quickshift_kernel_size",
+                     "quickshift_max_dist", "quickshift_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
+                raise ValueError(f"ExplainConfig.{name} must be a finite number > 0; got {value!r}.")
+        if not self.kernel_width ** 2 > 0:  # the kernel divides by width**2: 1e-300 squares to 0 (NaN coefficients)
+            raise ValueError(f"ExplainConfig.kernel_width must be > 0 with a non-zero square; got "
+                             f"{self.kernel_width!r}.")
         if not self.ridge_alpha > 0:
             # alpha > 0 keeps every ridge system invertible (a superpixel that is never
             # switched off, or the zero padding of the fast backend, gets coefficient 0).
@@ -101,7 +107,7 @@ class ExplainConfig:
         for name in ("slic_compactness", "quickshift_kernel_size", "quickshift_max_dist",
                      "quickshift_ratio"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"ExplainConfig.{name} must be > 0; got {getattr(self, name)!r}.")
+                raise ValueError(f"ExplainConfig.{name} must be a finite number > 0; got {getattr(self, name)!r}.")
 
     def grid_for(self, height: int, width: int) -> tuple[int, int]:
         """The output grid for an image of this size (``grid`` or the default)."""

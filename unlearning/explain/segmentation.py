@@ -118,6 +118,17 @@ def segment_images(images: np.ndarray, config: ExplainConfig) -> np.ndarray:
     return np.stack([segment_image(to_rgb_hwc(image), config) for image in images])
 
 
+def _check_segment_ids(segments: np.ndarray) -> None:
+    """A ValueError naming ``segments`` unless it is a non-empty 2-D integer map with ids >= 0 (NumPy would wrap -1
+    onto the last superpixel)."""
+    segments = np.asarray(segments)
+    if segments.ndim != 2 or segments.size == 0 or not np.issubdtype(segments.dtype, np.integer):
+        raise ValueError(f"segments must be a non-empty (H, W) integer label map; got shape {segments.shape}, dtype "
+                         f"{segments.dtype}.")
+    if segments.min() < 0:
+        raise ValueError(f"segments must hold superpixel ids 0 .. F-1; got {segments.min()}.")
+
+
 def grid_projection(segments: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """Matrix taking per-superpixel coefficients to per-grid-cell coefficients.
 
@@ -131,6 +142,7 @@ def grid_projection(segments: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     Returns:
         (F, rows * cols) float64; every column sums to 1.
     """
+    _check_segment_ids(segments)
     height, width = segments.shape
     cells = grid_labels(height, width, grid).ravel()
     n_segments = int(segments.max()) + 1
@@ -153,6 +165,7 @@ def project_to_grid(segment_coefs: np.ndarray, segments: np.ndarray,
         (rows * cols,) float64, row-major cells.
     """
     segment_coefs = np.asarray(segment_coefs, dtype=np.float64)
+    _check_segment_ids(segments)
     n_segments = int(segments.max()) + 1
     if segment_coefs.shape != (n_segments,):
         raise ValueError(f"segment_coefs must have shape ({n_segments},) to match the "

@@ -84,3 +84,21 @@ def test_entry_without_compute_seconds_is_recomputed_with_a_warning(tmp_path, gr
         again = explain(grey_model, grey_images, config=CONFIG, cache_dir=tmp_path)
     assert grey_model.forward_calls > calls and not again.from_cache
     np.testing.assert_array_equal(again.coefs, first.coefs)
+
+
+def test_callable_segmentations_key_the_cache_by_code_not_address():
+    """The key held repr(fn), with a memory address that changes every process, so a rerun never hit the cache."""
+    from unlearning.explain.cache import _config_description
+
+    source = "def segment(image):\n    return (image[..., 0] > {threshold}).astype('int64')\n"
+
+    def build(threshold):
+        namespace = {}
+        exec(source.format(threshold=threshold), namespace)  # a fresh function object each time
+        return namespace["segment"]
+
+    first, again, other = build(0.5), build(0.5), build(0.25)
+    described = _config_description(ExplainConfig(segmentation=first))["segmentation"]
+    assert "0x" not in described
+    assert described == _config_description(ExplainConfig(segmentation=again))["segmentation"]
+    assert described != _config_description(ExplainConfig(segmentation=other))["segmentation"]

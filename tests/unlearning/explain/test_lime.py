@@ -267,3 +267,14 @@ def test_torch_mask_gather_path_equals_numpy_path(monkeypatch, colour_model, col
     monkeypatch.setattr(lime_fast, "_NUMPY_GATHER_ON_CPU", False)
     torch_path = explain(colour_model, colour_images, config=config)
     np.testing.assert_array_equal(torch_path.segment_coefs, numpy_path.segment_coefs)
+
+
+def test_numpy_views_and_big_endian_arrays_are_explained(grey_model, grey_images):
+    """A flipped view (negative strides) and a big-endian array used to fail inside torch.from_numpy."""
+    array = grey_images.numpy()
+    flipped = array[:, :, ::-1]
+    expected = lime_coefficients(grey_model, np.ascontiguousarray(flipped), num_samples=20, grid=(2, 2))
+    np.testing.assert_array_equal(lime_coefficients(grey_model, flipped, num_samples=20, grid=(2, 2)), expected)
+    floats = (array / 255.0).astype(">f4")
+    np.testing.assert_allclose(lime_coefficients(grey_model, floats, num_samples=20, grid=(2, 2)),
+                               lime_coefficients(grey_model, floats.astype("<f4"), num_samples=20, grid=(2, 2)))

@@ -109,3 +109,29 @@ def test_config_stores_numpy_integers_as_python_ints():
         assert type(getattr(numpy_config, name)) is int, name
     assert all(type(side) is int for side in numpy_config.grid)
     assert ExplainConfig(seed=2**32 - 1).seed == 2**32 - 1
+
+
+def test_negative_segment_ids_are_refused():
+    """-1 used to wrap onto the last superpixel's coefficient."""
+    segments = np.zeros((4, 4), dtype=np.int64)
+    segments[:, 2:] = -1
+    segments[0, 0] = 1
+    with pytest.raises(ValueError, match="segments must hold superpixel ids 0 .. F-1; got -1"):
+        project_to_grid(np.array([1.0, 5.0]), segments, (2, 2))
+    with pytest.raises(ValueError, match="integer label map"):
+        grid_projection(segments.astype(float), (2, 2))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("ridge_alpha", float("inf")), ("kernel_width", float("inf")), ("kernel_width", 1e-300),  # gave NaN coefficients
+    ("kernel_width", "0.25"), ("ridge_alpha", True), ("slic_compactness", float("nan")),
+])
+def test_config_refuses_non_finite_or_non_numeric_widths(field, value):
+    with pytest.raises(ValueError, match=f"ExplainConfig.{field} must be"):
+        ExplainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("num_classes", [-1, 2.5, "4", True])
+def test_class_means_check_num_classes(num_classes):
+    with pytest.raises(ValueError, match="num_classes must be None or an int >= 1"):
+        class_mean_coefficients(np.ones((2, 3)), np.array([0, 1]), num_classes=num_classes)
