@@ -67,6 +67,8 @@ class UnlearningData:
             if num_samples is not None and int(num_samples) != len(train):
                 raise ValueError(f"split was made for {num_samples} images but the training set "
                                  f"{train.name!r} has {len(train)}; load the dataset the split was made for.")
+            if callable(getattr(split, "check", None)):
+                split.check(train)  # a RetainForgetSplit's own checks, e.g. no group (lesion) on both sides
             return cls(train, split.retain, split.forget, test)
         if isinstance(split, (tuple, list)) and len(split) == 2:
             return cls(train, split[0], split[1], test)

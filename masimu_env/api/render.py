@@ -48,12 +48,26 @@ def render_frame(image: Tensor | np.ndarray, path: Tensor | np.ndarray, window: 
         (H * scale, W * scale, 3) uint8.
     """
     if isinstance(image, Tensor):
-        image = image.detach().cpu().to(torch.float32).numpy()
+        image = image.detach().cpu()
+        image = image.numpy() if image.dtype == torch.uint8 else image.to(torch.float32).numpy()
     if isinstance(path, Tensor):
         path = path.detach().cpu().numpy()
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[0] > 4:  # an (H, W, 3) picture used to be read as H channels
+        raise ValueError(f"image must be (C, H, W) with C <= 4 channels first; got shape {image.shape} (for an "
+                         "(H, W, C) array pass image.transpose(2, 0, 1)).")
+    if image.dtype == np.uint8:  # as the datasets return images (it used to render all white)
+        image = image.astype(np.float32) / 255.0
+    elif not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+        raise ValueError(f"a float image must lie in [0, 1] (or pass uint8); got values {np.nanmin(image):.4g}.."
+                         f"{np.nanmax(image):.4g}.")
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+        raise ValueError(f"window must be an int >= 1; got {window!r}.")
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1):
+        raise ValueError(f"scale must be None or an int >= 1; got {scale!r}.")  # 2.7 was truncated to 2
     c, h, w = image.shape
     rgb = image[:3] if c >= 3 else np.repeat(image[:1], 3, axis=0)
-    pixels = np.clip(np.round(rgb.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
+    pixels = np.round(rgb.transpose(1, 2, 0) * 255.0).astype(np.uint8)
     s = upscale_factor(h, w) if scale is None else int(scale)
     pixels = np.repeat(np.repeat(pixels, s, axis=0), s, axis=1)
     picture = Image.fromarray(pixels)
@@ -117,8 +131,9 @@ def save_episode_gif(env_or_frames: Any, path: str | Path, policy: Callable[[dic
     Returns:
         The path written.
     """
-    if fps < 1:
-        raise ValueError(f"fps must be >= 1; got {fps}.")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 1 <= fps <= 100:
+        # GIF frame delays are whole hundredths of a second; above 100 fps Pillow writes none at all
+        raise ValueError(f"fps must be a number in [1, 100]; got {fps!r}.")
     if hasattr(env_or_frames, "render_frame") and hasattr(env_or_frames, "step"):
         frames = _play_episode(env_or_frames, policy, seed)
     else:
@@ -131,6 +146,9 @@ def save_episode_gif(env_or_frames: Any, path: str | Path, policy: Callable[[dic
         frame = np.asarray(frame)
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"frame {k} must be an (H, W, 3) uint8 array; got {frame.dtype} {frame.shape}.")
+        if frame.shape != np.asarray(frames[0]).shape:  # the GIF would crop it to the first frame's size
+            raise ValueError(f"frame {k} is {frame.shape} but frame 0 is {np.asarray(frames[0]).shape}; every frame "
+                             "of a GIF has one size.")
     images = [Image.fromarray(np.asarray(frame)) for frame in frames]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +158,9 @@ def save_episode_gif(env_or_frames: Any, path: str | Path, policy: Callable[[dic
 
 def _play_episode(env: Any, policy: Callable[[dict], dict] | None, seed: int | None) -> Sequence[np.ndarray]:
     observations, _ = env.reset(seed=seed)
+    if policy is None and seed is not None:  # the random actions follow the seed too, so a GIF can be remade
+        for k, agent in enumerate(env.possible_agents):
+            env.action_space(agent).seed(seed + k)
     frames = [env.render_frame()]
     while env.agents:
         if policy is None:

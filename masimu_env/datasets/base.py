@@ -203,7 +203,8 @@ def _integer_indices(indices: Any, what: str) -> np.ndarray:
     return _integer_array(indices, what).reshape(-1)
 
 
-def from_arrays(images: Any, labels: Any, classes: Sequence[str] | None = None, name: str = "arrays") -> ImageDataset:
+def from_arrays(images: Any, labels: Any, classes: Sequence[str] | None = None, name: str = "arrays", *,
+                channels_last: bool | None = None) -> ImageDataset:
     """Wrap in-memory arrays as a dataset.
 
     Args:
@@ -212,12 +213,21 @@ def from_arrays(images: Any, labels: Any, classes: Sequence[str] | None = None, 
             channels-last.
         labels: (n,) ints.
         classes: class names; default ``["0", "1", ...]``.
+        channels_last: the layout of 4-D ``images``; None infers it, and raises when both dim 1 and the last dim
+            could be channels (e.g. (n, 4, 4, 3): tiny images, once silently read as 4 channels of 4x3).
     """
     arr = images.detach().cpu().numpy() if isinstance(images, Tensor) else np.asarray(images)
     if arr.ndim == 3:
         arr = arr[:, None]
-    elif arr.ndim == 4 and arr.shape[-1] in (1, 3, 4) and arr.shape[1] not in (1, 3, 4):
-        arr = arr.transpose(0, 3, 1, 2)
+    elif arr.ndim == 4:
+        if channels_last is None:
+            first, last = arr.shape[1] in (1, 3, 4), arr.shape[-1] in (1, 3, 4)
+            if first and last:
+                raise ValueError(f"images of shape {arr.shape} could be channels-first or channels-last; pass "
+                                 "channels_last=True or False.")
+            channels_last = last
+        if channels_last:
+            arr = arr.transpose(0, 3, 1, 2)
     if arr.ndim != 4:
         raise ValueError(f"images must be (n, H, W), (n, H, W, C) or (n, C, H, W); got shape {arr.shape}.")
     if arr.dtype != np.uint8:

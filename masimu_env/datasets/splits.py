@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import check_seed
+from ..config import check_int, check_seed
 
 if TYPE_CHECKING:
     from .base import ImageDataset
@@ -107,6 +107,12 @@ def group_stratified_split(
     chosen: list[int] = []
     for stratum, target in zip(strata, targets):
         chosen += _fill_groups(np.flatnonzero(group_labels == stratum), group_sizes, int(target), rng)
+    shortfall = part_size - int(group_sizes[chosen].sum()) if chosen else part_size
+    if shortfall > 0:
+        # a class whose groups could not fill its share exactly: make the total up from any class's groups (a
+        # split that was exact before is left unchanged), so part_size is met whenever group sizes allow it
+        left = np.setdiff1d(np.arange(num_groups), np.asarray(chosen, dtype=np.int64))
+        chosen += _fill_groups(left, group_sizes, shortfall, rng)
     in_part = np.zeros(num_groups, dtype=bool)
     in_part[chosen] = True
     mask = in_part[codes]
@@ -227,9 +233,10 @@ class RetainForgetSplit:
         return ds.subset(self.retain), ds.subset(self.forget)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": "masimu.retain_forget/1", "dataset": self.dataset, "num_samples": int(self.num_samples),
-                "mode": self.mode, "seed": self.seed, "forget_classes": list(self.forget_classes),
-                "meta": self.meta, "retain": self.retain.tolist(), "forget": self.forget.tolist()}
+        # plain Python values: a NumPy seed or fraction (from a sweep) used to make to_json fail
+        return _plain({"format": "masimu.retain_forget/1", "dataset": self.dataset, "num_samples": int(self.num_samples),
+                       "mode": self.mode, "seed": self.seed, "forget_classes": list(self.forget_classes),
+                       "meta": self.meta, "retain": self.retain.tolist(), "forget": self.forget.tolist()})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RetainForgetSplit":
@@ -237,10 +244,15 @@ class RetainForgetSplit:
         if missing:
             raise ValueError(f"retain/forget split data lacks keys {missing}; expected the output of to_dict().")
         retain, forget = np.asarray(data["retain"]), np.asarray(data["forget"])
-        if retain.dtype == object or forget.dtype == object:
-            raise ValueError("retain/forget must be flat lists of integers.")
-        return cls(retain=retain, forget=forget, num_samples=int(data["num_samples"]),
-                   mode=data.get("mode", "custom"), seed=data.get("seed"),
+        for name, array in (("retain", retain), ("forget", forget)):
+            if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
+                raise ValueError(f"{name} must be a flat list of integers; got shape {array.shape}, dtype {array.dtype}.")
+        num_samples = check_int(data["num_samples"], "num_samples", 1)  # 10.9 was truncated to 10
+        mode = data.get("mode", "custom")
+        if mode not in ("random", "class", "custom"):
+            raise ValueError(f"mode must be 'random', 'class' or 'custom'; got {mode!r}.")
+        seed = check_seed(data.get("seed"), "seed", optional=True)
+        return cls(retain=retain, forget=forget, num_samples=num_samples, mode=mode, seed=seed,
                    forget_classes=tuple(data.get("forget_classes", ())), dataset=data.get("dataset", ""),
                    meta=dict(data.get("meta", {})))
 
@@ -267,6 +279,17 @@ class RetainForgetSplit:
     def __repr__(self) -> str:
         return (f"RetainForgetSplit(dataset={self.dataset!r}, mode={self.mode!r}, retain={self.retain.size}, "
                 f"forget={self.forget.size}, num_samples={self.num_samples})")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy scalars (inside dicts and lists) turned into Python numbers, for JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _class_indices(ds: "ImageDataset", forget_classes: Sequence[int | str]) -> list[int]:
@@ -310,8 +333,11 @@ def retain_forget_split(
     Returns:
         A :class:`RetainForgetSplit` whose ``retain`` and ``forget`` partition ``range(len(ds))``.
     """
-    if not 0.0 < forget_fraction < 1.0:
-        raise ValueError(f"forget_fraction must lie in (0, 1); got {forget_fraction}.")
+    forget_fraction = check_fraction(forget_fraction, "forget_fraction")
+    seed = check_seed(seed, "seed")  # None drew a different split on every call (and recorded seed=None)
+    if isinstance(forget_classes, (str, bytes)):  # "12" was read letter by letter: classes 1 and 2
+        raise ValueError(f"forget_classes must be a list of class names or label indices; got the string "
+                         f"{forget_classes!r} (write [{forget_classes!r}] for one class).")
     n = len(ds)
     rng = np.random.default_rng(seed)
     if mode == "random":

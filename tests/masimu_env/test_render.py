@@ -80,3 +80,38 @@ def test_save_episode_gif_from_env_and_frames(tmp_path, rgb32):
         save_episode_gif([np.zeros((4, 4))], tmp_path / "bad.gif")
     with pytest.raises(ValueError, match="at least one"):
         save_episode_gif([], tmp_path / "empty.gif")
+
+
+def test_render_frame_reads_uint8_and_refuses_what_it_used_to_misdraw():
+    path = torch.tensor([[[0, 0]]])
+    grey = render_frame(torch.full((1, 8, 8), 100, dtype=torch.uint8), path, window=2, scale=4)  # was all white
+    assert tuple(grey[31, 31]) == (100, 100, 100)
+    for kwargs, match in ((dict(image=np.zeros((8, 8, 3))), r"image must be \(C, H, W\)"),
+                          (dict(image=np.full((1, 8, 8), 2.0)), r"float image must lie in \[0, 1\]"),
+                          (dict(scale=2.7), "scale must be None or an int >= 1; got 2.7"),
+                          (dict(scale=0), "scale must be None or an int >= 1"),
+                          (dict(window=0), "window must be an int >= 1")):
+        args = dict(image=np.zeros((1, 8, 8)), path=path, window=2) | kwargs
+        with pytest.raises(ValueError, match=match):
+            render_frame(**args)
+
+
+def test_gif_frames_must_share_one_size_and_fps_a_gif_can_hold(tmp_path):
+    frames = [np.zeros((10, 10, 3), np.uint8), np.zeros((20, 30, 3), np.uint8)]
+    with pytest.raises(ValueError, match=r"frame 1 is \(20, 30, 3\) but frame 0 is \(10, 10, 3\)"):
+        save_episode_gif(frames, tmp_path / "a.gif")
+    with pytest.raises(ValueError, match=r"fps must be a number in \[1, 100\]"):
+        save_episode_gif(frames[:1], tmp_path / "a.gif", fps=1001)
+
+
+def test_random_policy_gif_is_reproducible_for_a_seed(tmp_path):
+    """The default policy's random actions were unseeded: two GIFs with seed=1 differed after the first frame."""
+    paths = []
+    for k in range(2):
+        env = masimu_env.parallel_env("digits", render_mode="rgb_array")
+        paths.append(save_episode_gif(env, tmp_path / f"{k}.gif", seed=1))
+    first, second = (Image.open(p) for p in paths)
+    assert first.n_frames == second.n_frames > 1
+    for index in range(first.n_frames):
+        first.seek(index), second.seek(index)
+        assert np.array_equal(np.asarray(first.convert("RGB")), np.asarray(second.convert("RGB"))), index

@@ -141,3 +141,18 @@ def test_evaluate_names_a_diverged_model(digits_small, trained_cnn):
     with pytest.raises(ValueError, match=r"original_test_probs has shape \(3, 10\)"):
         unlearning.evaluate(trained_cnn, trained_cnn, train, split, test,
                             original_test_probs=np.full((3, 10), 0.1))
+
+
+def test_unlearning_data_runs_the_splits_own_group_check():
+    """from_split compared lengths only, so a RetainForgetSplit with a lesion on both sides was accepted."""
+    import torch
+
+    from masimu_env.datasets import RetainForgetSplit
+    from masimu_env.datasets.base import ImageDataset
+    from unlearning.data import UnlearningData
+
+    ds = ImageDataset("g", np.array([0, 1, 0, 1]), ["a", "b"], images=torch.zeros(4, 1, 2, 2, dtype=torch.uint8),
+                      groups=np.array(["x", "y", "x", "y"]))
+    split = RetainForgetSplit(retain=np.array([0, 1]), forget=np.array([2, 3]), num_samples=4)
+    with pytest.raises(ValueError, match="groups have samples in both retain and forget"):
+        UnlearningData.from_split(ds, split)

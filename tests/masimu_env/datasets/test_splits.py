@@ -193,3 +193,47 @@ def test_class_strings_are_names_first_then_label_indices():
     assert ds.labels[retain_forget_split(ds, mode="class", forget_classes=["10"]).forget].tolist() == [1, 1]
     named = from_arrays(np.zeros((4, 4, 4), dtype=np.uint8), [0, 0, 1, 1], classes=["cat", "dog"])
     assert named.labels[retain_forget_split(named, mode="class", forget_classes=["1"]).forget].tolist() == [1, 1]
+
+
+def test_a_class_short_of_its_share_is_made_up_from_the_others():
+    """Class 0's groups (2 samples each) cannot fill its 1.2-sample share; the test part used to end at 2 of the
+    paper's ceil(0.3 * 10) = 3, although a class-1 singleton could make up the difference."""
+    labels = [0, 0, 0, 0, 1, 1, 1, 1, 1, 1]
+    groups = ["a", "a", "b", "b", "c", "d", "e", "f", "g", "h"]
+    train, test = train_test_indices(labels, groups, test_fraction=0.3)
+    assert len(test) == 3 and len(train) == 7
+    assert not set(np.asarray(groups)[train]) & set(np.asarray(groups)[test])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"seed": None}, r"seed must be an int in \[0, 2\*\*63\); got None"),  # drew a new split on every call
+    ({"seed": -1}, "seed must be an int"),
+    ({"forget_fraction": "0.1"}, r"forget_fraction must be a number in \(0, 1\); got '0.1'"),
+    ({"mode": "class", "forget_classes": "12"}, "forget_classes must be a list .* got the string '12'"),
+])
+def test_retain_forget_split_checks_its_arguments(kwargs, match):
+    ds = from_arrays(np.zeros((40, 1, 2, 2), np.uint8), np.arange(40) % 20)
+    with pytest.raises(ValueError, match=match):
+        retain_forget_split(ds, **kwargs)
+
+
+def test_splits_made_with_numpy_scalars_save_and_bad_files_are_named(tmp_path):
+    ds = from_arrays(np.zeros((40, 1, 2, 2), np.uint8), np.arange(40) % 4)
+    split = retain_forget_split(ds, forget_fraction=np.float32(0.2), seed=np.int64(3))
+    split.to_json(tmp_path / "s.json")  # used to fail: int64 is not JSON serializable
+    assert RetainForgetSplit.from_json(tmp_path / "s.json").seed == 3
+    good = split.to_dict()
+    for change, match in (({"num_samples": 10.9}, "num_samples must be an int"),  # was truncated to 10
+                          ({"mode": "bogus"}, "mode must be 'random', 'class' or 'custom'"),
+                          ({"seed": "x"}, "seed must be None or an int"),
+                          ({"retain": [[0, 1]]}, "retain must be a flat list of integers")):
+        with pytest.raises(ValueError, match=match):
+            RetainForgetSplit.from_dict({**good, **change})
+
+
+def test_from_arrays_refuses_an_ambiguous_layout():
+    """(n, 4, 4, 3) used to be read as 4 channels of 4x3 pixels."""
+    with pytest.raises(ValueError, match="could be channels-first or channels-last; pass channels_last"):
+        from_arrays(np.zeros((2, 4, 4, 3), np.uint8), [0, 1])
+    assert from_arrays(np.zeros((2, 4, 4, 3), np.uint8), [0, 1], channels_last=True).image_shape == (3, 4, 4)
+    assert from_arrays(np.zeros((2, 28, 28, 3), np.uint8), [0, 1]).image_shape == (3, 28, 28)
