@@ -17,6 +17,22 @@ import torch
 import torch.distributed as dist
 
 
+def _env_int(name: str, default: int, minimum: int) -> int:
+    """The integer in environment variable ``name`` (``default`` when unset), or a ValueError naming the variable
+    (torchrun sets these; 'abc' or '' used to fail in int() unnamed, and WORLD_SIZE=-3 ran silently as one process)."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={text!r} is not an integer (torchrun sets it; unset it to "
+                         "train in one process).") from None
+    if value < minimum:
+        raise ValueError(f"environment variable {name}={value} must be >= {minimum}.")
+    return value
+
+
 def init_distributed(backend: str | None = None, device: str = "cpu") -> tuple[int, int]:
     """Join the process group described by torchrun's environment variables, if any.
 
@@ -28,8 +44,8 @@ def init_distributed(backend: str | None = None, device: str = "cpu") -> tuple[i
     Returns:
         (rank, world_size); (0, 1) when not launched by torchrun.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    world = _env_int("WORLD_SIZE", 1, minimum=1)
+    if world == 1:
         return 0, 1
     if not dist.is_initialized():
         backend = backend or ("nccl" if torch.device(device).type == "cuda" else "gloo")
@@ -40,8 +56,8 @@ def init_distributed(backend: str | None = None, device: str = "cpu") -> tuple[i
 def rank_device(device: str) -> str:
     """``device`` for this torchrun rank: a bare 'cuda' becomes 'cuda:LOCAL_RANK' (one GPU per process), which is
     also made the process's current CUDA device (``torch.cuda.set_device``), as nccl expects."""
-    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "cuda" and _env_int("WORLD_SIZE", 1, minimum=1) > 1:
+        local = _env_int("LOCAL_RANK", 0, minimum=0)
         torch.cuda.set_device(local)
         return f"cuda:{local}"
     return device
@@ -94,6 +110,8 @@ def spawn_fit(world_size: int, config: dict[str, Any], dataset: str, out_dir: st
     Returns:
         The ``world_size`` state-dict paths, rank order.
     """
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size must be an int >= 1; got {world_size!r}.")  # 0 returned [] and trained nothing
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     init_file = out / "dist_init"

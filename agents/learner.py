@@ -43,7 +43,7 @@ from .config import AgentConfig
 from .networks import MultiAgentNet
 from .reinforce import reinforce_loss
 from .rollout import EpisodeModule, eval_corners, run_episode
-from .serialization import load_weights_only, python_numbers
+from .serialization import atomic_path, load_weights_only, python_numbers, save_atomically, write_text_atomically
 
 CHECKPOINT_FORMAT = "masimu.agents.MAReinforce/1"
 
@@ -381,11 +381,11 @@ class MAReinforce:
         """Write the full per-epoch history as JSON at ``path`` and as CSV at ``path`` with suffix .csv."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"history": self.history, "config": self.config.to_dict()}, indent=2))
+        write_text_atomically(path, json.dumps({"history": self.history, "config": self.config.to_dict()}, indent=2))
         keys: list[str] = []
         for record in self.history:
             keys += [k for k in record if k not in keys]
-        with open(path.with_suffix(".csv"), "w", newline="") as fh:
+        with atomic_path(path.with_suffix(".csv")) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=keys)
             writer.writeheader()
             writer.writerows(self.history)
@@ -521,13 +521,7 @@ class MAReinforce:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = self.state_dict()  # raises (naming the problem) before any file is touched
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        save_atomically(state, path)
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any], device: str | None = None,

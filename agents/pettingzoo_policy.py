@@ -26,6 +26,12 @@ from .rollout import MOVE_MODES, sample_moves
 OBS_KEYS = ("window", "position", "time")
 
 
+def _agent_number(agent: str) -> tuple[int, str]:
+    """Sort key: agents by their number (``agent_2`` before ``agent_10``); names without one by their text."""
+    prefix, _, number = agent.rpartition("_")
+    return (int(number), prefix) if number.isdigit() else (-1, agent)
+
+
 class PettingZooPolicy:
     """Per-agent observation dicts in, per-agent action dicts (move, message, prediction logits) out.
 
@@ -48,15 +54,21 @@ class PettingZooPolicy:
         self.device = next(net.parameters()).device
         self._state: RecurrentState | None = None
         self._agents: list[str] = []
+        self._steps = 0
 
     def reset(self, n_agents: int | None = None, agents: list[str] | None = None) -> None:
-        """Zero the RNN states before an episode (``agents`` default ``agent_0 .. agent_{N-1}``)."""
+        """Zero the RNN states before an episode (``agents`` default ``agent_0 .. agent_{N-1}``, in any order).
+
+        :meth:`act` also starts afresh by itself when it sees time 0 again after an episode."""
         if agents is None:
             if n_agents is None:
                 raise ValueError("reset needs n_agents= or agents= (e.g. env.possible_agents).")
             agents = [f"agent_{i}" for i in range(n_agents)]
-        self._agents = list(agents)
+        # agent_i order, whatever order they were listed in: the 'sample' and 'random' draws follow it, as the
+        # batched rollout's do (a permuted list drew other moves)
+        self._agents = sorted(agents, key=_agent_number)
         self._state = self.net.initial_state(1, len(self._agents), self.device)
+        self._steps = 0
 
     def _stack(self, observations: Mapping[str, Any], key: str) -> torch.Tensor:
         try:
@@ -84,6 +96,11 @@ class PettingZooPolicy:
         window = self._stack(observations, "window")
         position = self._stack(observations, "position")
         time = self._stack(observations, "time")
+        if self._steps and not bool(time.any()):
+            # time 0 again: a new episode began without reset(); starting it from the last episode's recurrent state
+            # gave other moves than a fresh episode
+            self._state = self.net.initial_state(1, len(self._agents), self.device)
+            self._steps = 0
         m = self.net.config.message_dim
         if "inbox" in observations[self._agents[0]]:
             inbox = self._stack(observations, "inbox")
@@ -95,6 +112,7 @@ class PettingZooPolicy:
                              f"(action_mode='dict', message_dim={m}).")
         out = self.net.step(window, position, time, inbox, self._state)
         self._state = out.state
+        self._steps += 1
         if self.mode == "greedy":
             moves = out.move_logits.argmax(-1)
         elif self.mode == "sample":

@@ -7,6 +7,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from .serialization import atomic_path
+
 
 def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "",
                  uniform_log_prob: float | None = None) -> None:
@@ -50,7 +52,8 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]
     for ax in (ax_acc, ax_reward, ax_logp):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,3 +42,30 @@ def load_weights_only(path: str | os.PathLike, map_location: Any, what: str) -> 
     except Exception as err:  # noqa: BLE001 - torch raises several types for files that are not checkpoints
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"'{path}' is not {what} ({first})") from None
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path next to ``path`` (same suffix, so writers that go by it still work) that replaces ``path``
+    when the block ends without an error; after an error it is removed and ``path`` is left as it was, so a crash or
+    a full disk never leaves a truncated file in place of a good one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """``Path(path).write_text(text)`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_atomically(obj: Any, path: str | os.PathLike, save: Callable[[Any, Path], None] = torch.save) -> None:
+    """``save(obj, path)`` (default ``torch.save``) through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        save(obj, tmp)

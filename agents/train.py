@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from masimu_env import datasets
 from masimu_env.config import check_device
@@ -31,6 +32,7 @@ from .config import AgentConfig, field_help
 from .ddp import cleanup_distributed, init_distributed, rank_device
 from .learner import MAReinforce
 from .plots import plot_history
+from .serialization import write_text_atomically
 from .rollout import uniform_log_prob
 from .tensorboard import INSTALL_HINT, TensorBoardLogger
 
@@ -56,7 +58,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows defaults, except the "None" of the AgentConfig flags (their help names the real default)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is None and action.dest in AgentConfig.__dataclass_fields__:
+        if action.default is argparse.SUPPRESS and action.dest in AgentConfig.__dataclass_fields__:
             return action.help or ""
         return super()._get_help_string(action) or ""
 
@@ -91,8 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices = typing.get_args(hints[f.name]) if typing.get_origin(hints[f.name]) is typing.Literal else None
         default = f.default if f.default is not MISSING else None
         text = helps.get(f.name, "").replace("%", "%%")
+        # SUPPRESS: an unset flag is absent from the namespace, so "--grad-clip none" (a given None) is not
+        # mistaken for "not given" (it was silently ignored)
         cfg_group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=_field_reader(f.name)[0],
-                               default=None, choices=choices,
+                               default=argparse.SUPPRESS, choices=choices,
                                help=f"{text} (default: {default}, or the dataset's default)")
     return parser
 
@@ -169,6 +173,21 @@ def load_splits(dataset: str, root: str | None, image_size: int | None, split_fr
     return train, test, np.arange(len(train)), np.arange(len(test))
 
 
+def _read_data_options(path: Path) -> dict[str, Any]:
+    """The data options a run saved in ``path`` (``data.json``), or a ValueError naming the file."""
+    try:
+        options = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--resume: '{path}' cannot be read ({err}); it records the data the run was trained on. "
+                         "Restore it, or train into a new --out.") from None
+    if not isinstance(options, dict):
+        raise ValueError(f"--resume: '{path}' holds {type(options).__name__}, not the data options of a run; restore "
+                         "it, or train into a new --out.")
+    if options.get("split_from") is not None and options.get("train_fraction") is None:
+        options["train_fraction"] = 0.85  # written by runs that stored the default as None
+    return options
+
+
 def _flag_changes(given: dict[str, Any], saved: dict[str, Any]) -> str:
     """The flags among ``given`` whose value differs from ``saved``'s, as "--flag new (saved: old), ..." ("" if
     none)."""
@@ -180,9 +199,9 @@ def _check_run_args(args: argparse.Namespace) -> None:
     """Errors naming the flag, before any data is loaded or any epoch trained."""
     if args.max_minutes is not None and not 0 < args.max_minutes < math.inf:
         raise ValueError(f"--max-minutes must be a finite number > 0; got {args.max_minutes}.")
-    if args.device is not None:
+    if getattr(args, "device", None) is not None:
         check_device(args.device, "--device")
-    if args.graph is not None:
+    if getattr(args, "graph", None) is not None:
         args.graph = parse_field("graph", args.graph)  # its error names AgentConfig.graph, as --seed's names .seed
     if args.tensorboard is not None and importlib.util.find_spec("tensorboard") is None:
         raise ValueError(f"--tensorboard needs {INSTALL_HINT}")
@@ -206,43 +225,60 @@ def train_main(argv: list[str] | None = None) -> int:
     if args.resume and not checkpoint.is_file():
         print(f"--resume: no {checkpoint} yet, so training starts from scratch", flush=True)
     saved_state = MAReinforce.read_checkpoint(checkpoint) if args.resume and checkpoint.is_file() else None
-    if args.device is None and saved_state is not None:
+    if getattr(args, "device", None) is None and saved_state is not None:
         # continue on the device family it was trained on; under torchrun every rank then takes its own GPU
         saved_device = str(saved_state["config"]["device"])
         args.device = "cuda" if saved_device.startswith("cuda") else saved_device
-    rank, world = init_distributed(device=args.device or "cpu")
+        try:
+            check_device(args.device, "device")
+        except ValueError as err:
+            raise ValueError(f"--resume: {checkpoint} was trained on {saved_device!r}, which this machine cannot use "
+                             f"({err}); pass --device cpu (or another device it has).") from None
+    rank, world = init_distributed(device=getattr(args, "device", None) or "cpu")
     finished = False
     try:
         train, test, train_rows, test_rows = load_splits(args.dataset, args.root, args.image_size, args.split_from,
                                                          args.train_fraction, download=args.download)
         image_shape = tuple(train.image_shape)
-        overrides = {f.name: getattr(args, f.name) for f in fields(AgentConfig) if getattr(args, f.name) is not None}
+        overrides = {f.name: getattr(args, f.name) for f in fields(AgentConfig) if hasattr(args, f.name)}
         if "device" in overrides:
             overrides["device"] = rank_device(overrides["device"])
         out = Path(args.out)
-        data_options = {"dataset": args.dataset, "split_from": args.split_from, "train_fraction": args.train_fraction,
-                        "image_size": args.image_size}
+        # the data options as resolved (the default train fraction written out), and the world size, which sets the
+        # shards and the effective batch: a resume must keep all of them to continue exactly
+        data_options = {"dataset": args.dataset, "split_from": args.split_from,
+                        "train_fraction": (args.train_fraction if args.train_fraction is not None else 0.85)
+                        if args.split_from is not None else None,
+                        "image_size": args.image_size, "world_size": world}
         data_file = out / DATA_NAME
         if saved_state is not None:
             if data_file.is_file():  # the rows it was trained on: a resume must keep them
-                moved = _flag_changes(data_options, json.loads(data_file.read_text()))
+                saved_options = _read_data_options(data_file)
+                moved = _flag_changes({k: v for k, v in data_options.items() if k in saved_options}, saved_options)
                 if moved:
-                    raise ValueError(f"--resume continues {checkpoint} on the data it was trained on; these flags "
-                                     f"differ from it: {moved}.")
+                    raise ValueError(f"--resume continues {checkpoint} on the data (and world size) it was trained "
+                                     f"on; these differ from it: {moved}.")
             model = MAReinforce.from_state_dict(saved_state, device=overrides.get("device"), source=checkpoint)
-            changed = _flag_changes({k: v for k, v in overrides.items() if k not in ("epochs", "device")},
-                                    model.config.to_dict())
+            given = {k: v for k, v in overrides.items() if k not in ("epochs", "device")}
+            if "graph" in given and torch.equal(model.config.replace(graph=given["graph"]).sim_config.adjacency(),
+                                                model.config.sim_config.adjacency()):
+                given.pop("graph")  # the same graph spelt another way (a name or its matrix)
+            changed = _flag_changes(given, model.config.to_dict())
             if changed:
                 raise ValueError(f"--resume continues {checkpoint} with its saved settings; only --epochs and --device "
                                  f"may change. These flags differ from it: {changed}. Drop them, or train into a new "
                                  "--out.")
             target = overrides.get("epochs", model.config.epochs)
-            remaining = max(target - model.epochs_done, 0)
+            if target < model.epochs_done:  # a negative or smaller --epochs used to train nothing and exit 0
+                raise ValueError(f"--epochs {target} is the total to reach, but {checkpoint} has done "
+                                 f"{model.epochs_done} epochs already; pass --epochs {model.epochs_done} or more.")
+            model.config = model.config.replace(epochs=target)  # the saved config and metrics say the real total
+            remaining = target - model.epochs_done
             if rank == 0:
                 print(f"resuming from {checkpoint} after {model.epochs_done} epochs; {remaining} to go", flush=True)
         else:
             if rank == 0:
-                data_file.write_text(json.dumps(data_options, indent=2))
+                write_text_atomically(data_file, json.dumps(data_options, indent=2))
             config = AgentConfig.for_dataset(args.dataset, image_side=min(image_shape[1:]), **overrides)
             model = MAReinforce(config, train.num_classes, image_shape)
             remaining = config.epochs
@@ -269,7 +305,7 @@ def train_main(argv: list[str] | None = None) -> int:
                            train_seconds=train_seconds, world_size=world, config=cfg.to_dict(),
                            history=model.history)
             out.mkdir(parents=True, exist_ok=True)
-            (out / METRICS_NAME).write_text(json.dumps(summary, indent=2))
+            write_text_atomically(out / METRICS_NAME, json.dumps(summary, indent=2))
             written = f"{checkpoint} and {out / METRICS_NAME}"
             if model.history:
                 plot_history(model.history, out / CURVES_NAME, title=args.dataset,

@@ -156,15 +156,19 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     download = {"download": True} if args.download else None
     if not args.checkpoint:
+        extra = {} if args.device is None else {"device": args.device}
         env = masimu_env.parallel_env(args.dataset, root=args.root, split=args.split, image_size=args.image_size,
-                                      dataset_options=download, render_mode="rgb_array")
+                                      dataset_options=download, render_mode="rgb_array", **extra)
         path = save_episode_gif(env, args.out, seed=args.seed)
         print(f"wrote {path} (random policy)")
         return 0
     from agents import MAReinforce
     from agents.pettingzoo_policy import PettingZooPolicy
 
-    model = MAReinforce.load(args.checkpoint)
+    try:
+        model = MAReinforce.load(args.checkpoint, device=args.device)
+    except ValueError as err:
+        raise ValueError(str(err).replace("pass device='cpu'", "pass --device cpu")) from None
     config = model.config.sim_config.replace(render_mode="rgb_array")
     env = masimu_env.parallel_env(args.dataset, root=args.root, split=args.split, image_size=args.image_size,
                                   dataset_options=download, config=config)
@@ -205,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None,
                    help="MAReinforce checkpoint (e.g. from `masimu train`); a random policy when omitted")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None,
+                   help="torch device of the env (and of the checkpoint's networks; default: the one it was saved with)")
     p.add_argument("--out", default="episode.gif")
     return parser
 

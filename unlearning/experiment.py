@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from agents.serialization import load_weights_only
+from agents.serialization import atomic_path, load_weights_only, save_atomically, write_text_atomically
 from masimu_env import datasets as datasets_module
 from masimu_env.config import check_int, check_seed
 from masimu_env.datasets import ImageDataset
@@ -150,8 +149,8 @@ class Report:
         out.mkdir(parents=True, exist_ok=True)
         paths = {"json": out / "report.json", "markdown": out / "report.md",
                  "curves": out / "curves.png", "time": out / "time.png"}
-        _write_atomically(paths["json"], json.dumps(_jsonable(self.to_dict()), indent=2))
-        _write_atomically(paths["markdown"], self.to_markdown() + "\n")
+        write_text_atomically(paths["json"], json.dumps(_jsonable(self.to_dict()), indent=2))
+        write_text_atomically(paths["markdown"], self.to_markdown() + "\n")
         plot_curves(self, paths["curves"])
         plot_times(self, paths["time"])
         return paths
@@ -195,7 +194,8 @@ def plot_curves(report: Report, path: Path) -> None:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
@@ -215,7 +215,8 @@ def plot_times(report: Report, path: Path) -> None:
     ax.set(ylabel="unlearning time (s)", title=f"{report.dataset}: unlearning time (blue: CNN, orange: multi-agent)")
     ax.tick_params(axis="x", rotation=45)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
@@ -270,13 +271,13 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
         model, info = cached
         if info.get("test_fingerprint") != test.fingerprint():  # the info's test accuracy is for another test set
             info = dict(info, test_accuracy=_test_accuracy(model, test, device), test_fingerprint=test.fingerprint())
-            _write_atomically(info_path, json.dumps(info))
+            write_text_atomically(info_path, json.dumps(info))
         return model, info
     if kind == "cnn":
         start = time.perf_counter()
         model = train_cnn(train, epochs, seed, device, progress=progress, arch=arch)
         seconds = time.perf_counter() - start
-        _save_atomically(model.state_dict(), path)
+        save_atomically(model.state_dict(), path)
     else:
         from agents import MAReinforce
 
@@ -287,7 +288,7 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
         model.save(path)
     info = {"epochs": epochs, "train_time_s": seconds, "test_accuracy": _test_accuracy(model, test, device),
             "path": str(path), "test_fingerprint": test.fingerprint()}
-    _write_atomically(info_path, json.dumps(info))
+    write_text_atomically(info_path, json.dumps(info))
     return model, info
 
 
@@ -315,28 +316,6 @@ def _read_cached_original(kind: str, path: Path, info_path: Path, train: ImageDa
         warnings.warn(f"Ignoring the unreadable cached original '{path}' / '{info_path.name}' ({first}); training it "
                       "again.", UserWarning, stacklevel=3)
         return None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a failed write leaves the old file."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _save_atomically(state: Any, path: Path) -> None:
-    """``torch.save`` through a temporary file and a rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _load_given(kind: str, path: Path, train: ImageDataset, test: ImageDataset, arch: str,

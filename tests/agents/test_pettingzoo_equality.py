@@ -47,3 +47,32 @@ def test_pettingzoo_and_batched_paths_agree(tiny_config, digits_train, digits_te
         assert batched["moves"][0].tolist() == moves
         np.testing.assert_allclose(last_logits, batched["logits"][0].numpy(), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose([rewards[a] for a in agents], float(batched["reward"][0]), rtol=1e-5, atol=1e-6)
+
+
+def test_policy_follows_agent_numbers_and_restarts_at_time_zero(tiny_config, digits_train, digits_test, few_rows):
+    """A permuted agent list drew other 'sample' moves than the batched rollout, and a second episode without
+    reset() started from the first one's recurrent state."""
+    model = MAReinforce(tiny_config(n_agents=3, n_steps=4), 10, digits_train.image_shape)
+    model.fit(digits_train, epochs=1, indices=few_rows[:32], progress=False)
+    env = masimu_env.parallel_env(digits_test, config=model.config.sim_config)
+
+    def play(policy, agents_order, image_index, reset=True):
+        obs, _ = env.reset(seed=image_index, options={"image_index": image_index})
+        if reset:
+            policy.reset(agents=agents_order)
+        moves = []
+        while env.agents:
+            actions = policy.act(obs)
+            moves.append([actions[a]["move"] for a in env.agents])
+            obs, *_ = env.step(actions)
+        return moves
+
+    ordered = play(PettingZooPolicy(model.net, "sample", torch.Generator().manual_seed(5)),
+                   ["agent_0", "agent_1", "agent_2"], 17)
+    permuted = play(PettingZooPolicy(model.net, "sample", torch.Generator().manual_seed(5)),
+                    ["agent_2", "agent_0", "agent_1"], 17)
+    assert permuted == ordered
+    greedy = PettingZooPolicy(model.net, "greedy")
+    play(greedy, ["agent_0", "agent_1", "agent_2"], 0)
+    again = play(greedy, None, 101, reset=False)  # no reset between episodes
+    assert again == play(PettingZooPolicy(model.net, "greedy"), ["agent_0", "agent_1", "agent_2"], 101)

@@ -53,7 +53,8 @@ def test_resume_refuses_changed_settings_and_other_flag_mistakes(tmp_path):
     with pytest.raises(ValueError, match=r"--belief 'lstm' \(saved: 'gru'\), --lr 0.5 \(saved: 0.003\)"):
         train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--resume", "--lr", "0.5",
                     "--belief", "lstm"])
-    with pytest.raises(ValueError, match=r"on the data it was trained on.*--split-from 'test' \(saved: None\)"):
+    with pytest.raises(ValueError, match=r"on the data \(and world size\) it was trained on.*--split-from 'test' "
+                                         r"\(saved: None\)"):
         train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--resume", "--split-from", "test"])
     # the same values as saved are fine
     assert train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--no-progress", "--resume",
@@ -160,3 +161,59 @@ def test_rank_device_maps_bare_cuda_to_the_local_rank(monkeypatch):
     assert ddp.rank_device("cpu") == "cpu" and ddp.rank_device("cuda:0") == "cuda:0"
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert ddp.rank_device("cuda") == "cuda"
+
+
+def test_train_flags_resume_and_outputs_review_cases(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    # --grad-clip none was dropped as if not given (the run clipped at 1.0)
+    assert train_main(["--dataset", "digits", "--epochs", "1", "--out", str(out), "--no-progress", "--grad-clip",
+                       "none", *TINY_ARGS]) == 0
+    assert json.loads((out / "metrics.json").read_text())["config"]["grad_clip"] is None
+    # a total below the epochs done (or negative) trained nothing and exited 0
+    for epochs in ("0", "-5"):
+        with pytest.raises(ValueError, match=r"--epochs .* is the total to reach, but .* has done 1 epochs"):
+            train_main(["--dataset", "digits", "--epochs", epochs, "--out", str(out), "--resume", "--no-progress"])
+    # the resumed total is what the saved config and metrics say (it stayed at the first run's)
+    assert train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--resume", "--no-progress"]) == 0
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["epochs_done"] == 2 and saved["config"]["epochs"] == 2
+    assert MAReinforce.load(out / "checkpoint.pt").config.epochs == 2
+    # the same graph spelt as its matrix is not a change; a damaged data.json is named
+    complete = "[[0,1],[1,0]]"
+    assert train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--resume", "--no-progress",
+                       "--graph", complete]) == 0
+    (out / "data.json").write_text("[1]")
+    with pytest.raises(ValueError, match=r"data.json' holds list, not the data options of a run"):
+        train_main(["--dataset", "digits", "--epochs", "3", "--out", str(out), "--resume", "--no-progress"])
+    (out / "data.json").write_text("")
+    with pytest.raises(ValueError, match=r"data.json' cannot be read"):
+        train_main(["--dataset", "digits", "--epochs", "3", "--out", str(out), "--resume", "--no-progress"])
+    # a run with the default --train-fraction resumes with it written out
+    split_run = tmp_path / "split"
+    base = ["--dataset", "digits", "--split-from", "test", "--out", str(split_run), "--no-progress", *TINY_ARGS]
+    assert train_main([*base, "--epochs", "1"]) == 0
+    assert train_main([*base, "--epochs", "1", "--resume", "--train-fraction", "0.85"]) == 0
+    # torchrun's variables are named when they are not integers; a world size below 1 is refused
+    from agents.ddp import init_distributed
+    for name, value, match in (("WORLD_SIZE", "abc", "WORLD_SIZE='abc' is not an integer"),
+                               ("WORLD_SIZE", "-3", "WORLD_SIZE=-3 must be >= 1")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValueError, match=match):
+            init_distributed()
+    monkeypatch.delenv("WORLD_SIZE")
+    with pytest.raises(ValueError, match="world_size must be an int >= 1; got 0"):
+        spawn_fit(0, {}, "digits", tmp_path / "ddp")
+
+
+def test_resume_of_a_checkpoint_for_a_missing_device_names_the_flag(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    out = tmp_path / "run"
+    assert train_main(["--dataset", "digits", "--epochs", "1", "--out", str(out), "--no-progress", *TINY_ARGS]) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    state["config"]["device"] = "cuda"
+    torch.save(state, out / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"was trained on 'cuda', which this machine cannot use .* pass --device cpu"):
+        train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--resume", "--no-progress"])
+    assert train_main(["--dataset", "digits", "--epochs", "2", "--out", str(out), "--resume", "--no-progress",
+                       "--device", "cpu"]) == 0

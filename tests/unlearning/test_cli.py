@@ -199,3 +199,23 @@ def test_unlearn_refuses_flags_it_would_drop(tmp_path: Path, capsys: pytest.Capt
     assert main(["unlearn", "--original", f"cnn={first}", "--original", f"cnn={second}",
                  "--out", str(tmp_path / "b")]) == 1
     assert "--original gives cnn twice" in capsys.readouterr().err
+
+
+def test_render_takes_a_device_for_a_checkpoint_saved_elsewhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from agents.train import train_main
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    out = tmp_path / "run"
+    assert train_main(["--dataset", "digits", "--epochs", "1", "--out", str(out), "--no-progress", "--n-agents", "2",
+                       "--hidden-size", "16", "--conv-channels", "8", "--feature-dim", "16"]) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    state["config"]["device"] = "cuda"
+    torch.save(state, out / "checkpoint.pt")
+    gif = tmp_path / "e.gif"
+    assert main(["render", "--checkpoint", str(out / "checkpoint.pt"), "--out", str(gif)]) == 1
+    assert "pass --device cpu" in capsys.readouterr().err
+    assert main(["render", "--checkpoint", str(out / "checkpoint.pt"), "--device", "cpu", "--out", str(gif)]) == 0
+    assert gif.is_file()
