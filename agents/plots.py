@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .serialization import atomic_path
@@ -53,7 +54,7 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]
         ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")  # the temp name's suffix ends in .tmp
     plt.close(fig)
 
 

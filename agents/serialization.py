@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     when the block ends without an error; after an error it is removed and ``path`` is left as it was, so a crash or
     a full disk never leaves a truncated file in place of a good one."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    # a unique name per call (threads of one process too), with the target's suffix
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
+    tmp = Path(name)
     try:
         yield tmp
         os.replace(tmp, path)

@@ -31,7 +31,7 @@ import torch
 
 from masimu_env import datasets
 from unlearning.experiment import Report, run_experiment
-from unlearning.methods import ALL_METHODS
+from unlearning.methods import ALL_METHODS, METHODS, settings_read_by
 
 #: Paper Table 1 (MU/IMU) and Table 2 (MA frameworks), MNIST rows: (MIA, completeness).
 PAPER_MNIST = {"mu": (0.545, 0.998), "imu": (0.545, 0.995), "malmu": (0.545, 0.756), "masmu": (0.545, 0.729),
@@ -143,8 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         elif part == "mnist":
             run_part("mnist", mnist_pair(Path(real)), args, PAPER_MNIST, "MNIST rows")
         else:
+            # only what the chosen methods read: run_experiment refuses settings (and an arch) none of them uses
+            used = settings_read_by(args.methods)
+            lime = {k: v for k, v in (("lime_num_samples", args.ham_lime_samples), ("lime_grid", (4, 4))) if k in used}
+            cnn = any(METHODS[m].model_kind != "ma" for m in args.methods)
             run_part("ham", ham_pair(Path(real), args.ham_size), args, PAPER_HAM, "HAM10000 rows",
-                     arch=args.ham_arch, settings={"lime_num_samples": args.ham_lime_samples, "lime_grid": (4, 4)})
+                     arch=args.ham_arch if cnn else "auto", settings=lime)
     return 0
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from masimu_env.datasets import ImageDataset
 from unlearning import DEFAULT_METHODS, run_experiment
-from unlearning.methods import METHODS, get_method
+from unlearning.methods import settings_read_by
 
 
 def parser(description: str, needs_root: bool) -> argparse.ArgumentParser:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, dataset: Any, name: str, **kw: Any) -> None:
         cnn_epochs, ma_epochs = cnn_epochs or 1, ma_epochs or 1
         quick = dict(epochs=1, lime_num_samples=32, retrain_epochs=1)
         # only what the chosen methods use: run_experiment refuses a setting none of them would read
-        used = set().union(*(get_method(m).settings_used(METHODS[m].model_kind == "ma") for m in args.methods))
+        used = settings_read_by(args.methods)
         settings.update({k: v for k, v in quick.items() if k in used})
         method_settings = {}
     extra = {k: v for k, v in (("cnn_epochs", cnn_epochs), ("ma_epochs", ma_epochs)) if v is not None}

@@ -195,7 +195,7 @@ def plot_curves(report: Report, path: Path) -> None:
             ax.legend(fontsize=7)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")  # the temp name's suffix ends in .tmp
     plt.close(fig)
 
 
@@ -216,7 +216,7 @@ def plot_times(report: Report, path: Path) -> None:
     ax.tick_params(axis="x", rotation=45)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")  # the temp name's suffix ends in .tmp
     plt.close(fig)
 
 
@@ -260,9 +260,7 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
     if kind != "cnn":  # another learner configuration is another original
         from agents import AgentConfig
 
-        name = train.name if train.name in ("digits", "mnist", "cifar10", "resisc45", "ham10000") else None
-        config = AgentConfig.for_dataset(name, image_side=max(train.image_shape[1:]), belief=kind.split("_")[1],
-                                         seed=seed, epochs=epochs, device=device, **agent_overrides)
+        config = _agent_config(AgentConfig, train, seed, epochs, device, agent_overrides, kind.split("_")[1])
         tag += "-" + config.fingerprint()[:8]
     path = out / f"{tag}_{_data_fingerprint(train)}_seed{seed}_e{epochs}.pt"
     info_path = path.with_suffix(".json")
@@ -290,6 +288,14 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
             "path": str(path), "test_fingerprint": test.fingerprint()}
     write_text_atomically(info_path, json.dumps(info))
     return model, info
+
+
+def _agent_config(config_class: Any, train: ImageDataset, seed: int, epochs: int, device: str,
+                  agent_overrides: dict[str, Any], belief: str) -> Any:
+    """The multi-agent original's AgentConfig: the dataset's paper defaults with ``agent_overrides`` on top."""
+    name = train.name if train.name in ("digits", "mnist", "cifar10", "resisc45", "ham10000") else None
+    return config_class.for_dataset(name, image_side=max(train.image_shape[1:]), belief=belief, seed=seed,
+                                    epochs=epochs, device=device, **agent_overrides)
 
 
 def _test_accuracy(model: Any, test: ImageDataset, device: str) -> float:
@@ -452,9 +458,6 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         if fixed:
             raise ValueError(f"agent_overrides sets {fixed}, which run_experiment sets itself (seeds=, ma_epochs=, "
                              "device=, and the method's cell).")
-        from agents import AgentConfig
-
-        AgentConfig(**agent_overrides)  # unknown fields and bad values, before anything trains
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}; got {arch!r}.")
     if arch != "auto" and "cnn" not in kinds:
@@ -470,6 +473,10 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
                              "pair of ImageDatasets is used as it is.")
         train, test = dataset
         name = train.name
+    if agent_overrides:  # unknown fields and bad values, against this dataset's defaults, before anything trains
+        from agents import AgentConfig
+
+        _agent_config(AgentConfig, train, 0, ma_epochs, device, agent_overrides, "gru")
     unused = sorted(set(given) - {_kind_of(m) for m in methods})
     if unused:
         raise ValueError(f"originals given for {unused}, which none of the methods {list(methods)} uses.")

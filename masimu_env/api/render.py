@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import colorsys
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,10 @@ def render_frame(image: Tensor | np.ndarray, path: Tensor | np.ndarray, window: 
     if isinstance(path, Tensor):
         path = path.detach().cpu().numpy()
     image = np.asarray(image)
-    if image.ndim != 3 or image.shape[0] > 4:  # an (H, W, 3) picture used to be read as H channels
-        raise ValueError(f"image must be (C, H, W) with C <= 4 channels first; got shape {image.shape} (for an "
-                         "(H, W, C) array pass image.transpose(2, 0, 1)).")
+    if image.ndim != 3 or (image.shape[0] > 4 and image.shape[2] in (1, 3, 4)):
+        # an (H, W, 3) picture used to be read as H channels
+        raise ValueError(f"image must be (C, H, W), channels first; got shape {image.shape}, which looks like "
+                         "(H, W, C): pass image.transpose(2, 0, 1).")
     if image.dtype == np.uint8:  # as the datasets return images (it used to render all white)
         image = image.astype(np.float32) / 255.0
     elif not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
@@ -131,7 +133,7 @@ def save_episode_gif(env_or_frames: Any, path: str | Path, policy: Callable[[dic
     Returns:
         The path written.
     """
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 1 <= fps <= 100:
+    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not 1 <= fps <= 100:
         # GIF frame delays are whole hundredths of a second; above 100 fps Pillow writes none at all
         raise ValueError(f"fps must be a number in [1, 100]; got {fps!r}.")
     if hasattr(env_or_frames, "render_frame") and hasattr(env_or_frames, "step"):

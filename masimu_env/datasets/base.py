@@ -221,11 +221,12 @@ def from_arrays(images: Any, labels: Any, classes: Sequence[str] | None = None, 
         arr = arr[:, None]
     elif arr.ndim == 4:
         if channels_last is None:
+            # (n, 1, H, W) is a grey stack; it is ambiguous only when both dim 1 (3 or 4) and the last dim fit
             first, last = arr.shape[1] in (1, 3, 4), arr.shape[-1] in (1, 3, 4)
-            if first and last:
+            if first and last and arr.shape[1] != 1:
                 raise ValueError(f"images of shape {arr.shape} could be channels-first or channels-last; pass "
                                  "channels_last=True or False.")
-            channels_last = last
+            channels_last = last and not first
         if channels_last:
             arr = arr.transpose(0, 3, 1, 2)
     if arr.ndim != 4:

@@ -27,7 +27,7 @@ from .sources import CorruptFileError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 """File suffixes (case-insensitive) read as images by the folder-based readers."""
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: exact JPEG resize (no libjpeg draft), wide images refused
 """Bumped whenever decoding changes, so stale caches are not reused."""
 
 _MODES = {"RGB": 3, "L": 1}

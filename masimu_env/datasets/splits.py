@@ -142,7 +142,7 @@ def train_test_indices(
     """
     check_fraction(test_fraction, "test_fraction")
     # None would draw a fresh split on every load, so a train and a test load could overlap
-    seed = check_seed(seed, "split_seed")
+    seed = check_seed(seed, "seed")
     n = len(labels)
     return group_stratified_split(labels, math.ceil(n * test_fraction - 1e-9), groups=groups, seed=seed)
 

@@ -438,3 +438,18 @@ def test_load_names_a_bad_device_not_the_file(tiny_config, digits_train, tmp_pat
         with pytest.raises(ValueError, match=r"gpu.pt' was saved for device 'cuda'.*pass device='cpu'"):
             MAReinforce.load(tmp_path / "gpu.pt")
         assert MAReinforce.load(tmp_path / "gpu.pt", device="cpu").config.device == "cpu"
+
+
+def test_atomic_writes_from_threads_and_plots_without_a_suffix(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agents.plots import plot_history
+    from agents.serialization import write_text_atomically
+
+    target = tmp_path / "shared.json"
+    with ThreadPoolExecutor(4) as pool:  # a pid-only temp name collided between threads
+        list(pool.map(lambda k: write_text_atomically(target, str(k)), range(200)))
+    assert target.read_text().isdigit() and not list(tmp_path.glob(".shared*"))
+    history = [{"epoch": 1, "train_accuracy": 0.5, "train_reward": -0.5, "log_prob": -3.0}]
+    plot_history(history, tmp_path / "curves")  # the temp name's '.tmp' suffix made matplotlib guess format 'tmp'
+    assert (tmp_path / "curves").read_bytes()[:4] == b"\x89PNG"

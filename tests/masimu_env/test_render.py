@@ -115,3 +115,9 @@ def test_random_policy_gif_is_reproducible_for_a_seed(tmp_path):
     for index in range(first.n_frames):
         first.seek(index), second.seek(index)
         assert np.array_equal(np.asarray(first.convert("RGB")), np.asarray(second.convert("RGB"))), index
+
+
+def test_render_accepts_many_channels_and_numpy_fps(tmp_path):
+    frame = render_frame(np.zeros((5, 16, 16)), torch.tensor([[[0, 0]]]), window=2, scale=2)  # first 3 channels
+    assert frame.shape == (32, 32, 3)
+    save_episode_gif([frame], tmp_path / "a.gif", fps=np.int64(10))

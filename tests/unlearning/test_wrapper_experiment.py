@@ -208,3 +208,22 @@ def test_report_gives_forget_sizes_per_seed(digits_small, tmp_path):
     forget = sorted({v["forget"] for v in per_seed.values()})
     header = report.to_markdown().splitlines()[0]
     assert (f"forget {forget[0]}-{forget[-1]} (by seed)" if len(forget) > 1 else f"forget {forget[0]},") in header
+
+
+def test_agent_overrides_are_checked_against_the_datasets_defaults(tmp_path):
+    """The early check built AgentConfig(**overrides) on the bare defaults (3 agents), so a 16x16 graph for a
+    HAM10000-like set (16 agents) was refused although the run would use it."""
+    from masimu_env.datasets.base import ImageDataset
+    from unlearning.experiment import run_experiment
+    from unlearning.methods import settings_read_by
+
+    rng = np.random.default_rng(0)
+    make = lambda n: ImageDataset("ham10000", np.arange(n) % 7, [f"c{k}" for k in range(7)],  # noqa: E731
+                                  images=torch.from_numpy(rng.integers(0, 256, (n, 3, 16, 16), dtype=np.uint8)))
+    ring = (np.roll(np.eye(16, dtype=int), 1, axis=1) + np.roll(np.eye(16, dtype=int), -1, axis=1)).tolist()
+    report = run_experiment((make(28), make(14)), methods=["ma_original"], out_dir=tmp_path, ma_epochs=1,
+                            agent_overrides={"graph": ring, "hidden_size": 8, "conv_channels": 4, "feature_dim": 8},
+                            progress=False, write=False)
+    assert report.runs[0].method == "ma_original"
+    assert "lime_grid" not in settings_read_by(["masmu", "ma_retrain"])
+    assert {"lime_grid", "epochs"} <= settings_read_by(["masmu", "imu"])

@@ -72,16 +72,29 @@ def _config_description(config: ExplainConfig) -> dict:
 
 
 def _callable_identity(fn: Any) -> str:
-    """What a segmentation callable is, the same in every process: its module and qualified name plus a hash of its
-    code (its repr held a memory address, so a rerun never hit the cache). An object with ``__call__`` is described
-    by its class and its ``repr`` (give it a repr without an address to make it cacheable)."""
+    """What a segmentation callable is, the same in every process: its module, qualified name and a hash of its code,
+    nested code objects (generator expressions, inner functions) included without their addresses. Its repr held a
+    memory address, so no rerun hit the cache. A closure, a bound method or an object with ``__call__`` carries state
+    that code alone does not pin down, so those keep their repr (correct, but cached per process only)."""
     code = getattr(fn, "__code__", None)
     name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
-    if code is None:
+    if code is None or getattr(fn, "__closure__", None) or hasattr(fn, "__self__"):
         return f"{name}|{fn!r}"
-    digest = hashlib.sha256(code.co_code)
-    digest.update(repr((code.co_consts, code.co_names, getattr(fn, "__defaults__", None))).encode())
+    digest = hashlib.sha256()
+    _hash_code(digest, code)
+    digest.update(repr(getattr(fn, "__defaults__", None)).encode())
     return f"{name}|{digest.hexdigest()[:16]}"
+
+
+def _hash_code(digest: "hashlib._Hash", code: Any) -> None:
+    """Feed ``code``'s bytecode, names and constants into ``digest``, recursing into nested code objects."""
+    digest.update(code.co_code)
+    digest.update(repr(code.co_names).encode())
+    for constant in code.co_consts:
+        if hasattr(constant, "co_code"):
+            _hash_code(digest, constant)
+        else:
+            digest.update(repr(constant).encode())
 
 
 def cache_key(model: nn.Module, images: Tensor | np.ndarray, labels: np.ndarray | None,

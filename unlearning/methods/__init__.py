@@ -10,6 +10,8 @@ also accept the multi-agent learner; the ``ma_`` names exist so a report has one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .common import RunRecord, UnlearningMethod, UnlearningResult
 from .gradient_ascent import GradientAscent
 from .imu import Imu
@@ -49,10 +51,21 @@ def get_method(name: str) -> UnlearningMethod:
         raise ValueError(f"Unknown unlearning method {name!r}; available: {', '.join(sorted(METHODS))}.") from None
 
 
+def settings_read_by(methods: Sequence[str]) -> frozenset[str]:
+    """The UnlearningConfig fields that at least one of ``methods`` reads (``run_experiment`` refuses shared settings
+    outside it), e.g. to pass a script's convenience settings only where they apply."""
+    from .common import COMMON_SETTINGS
+
+    used = set(COMMON_SETTINGS)
+    for name in methods:
+        used |= get_method(name).settings_used(METHODS[name].model_kind == "ma")
+    return frozenset(used)
+
+
 def available() -> list[str]:
     """Names accepted by :func:`get_method` and :func:`unlearning.unlearn`."""
     return sorted(METHODS)
 
 
 __all__ = ["ALL_METHODS", "BASELINES", "METHODS", "PAPER_METHODS", "RETRAINS", "RunRecord", "UnlearningMethod",
-           "UnlearningResult", "available", "get_method"]
+           "UnlearningResult", "available", "get_method", "settings_read_by"]

@@ -237,3 +237,9 @@ def test_from_arrays_refuses_an_ambiguous_layout():
         from_arrays(np.zeros((2, 4, 4, 3), np.uint8), [0, 1])
     assert from_arrays(np.zeros((2, 4, 4, 3), np.uint8), [0, 1], channels_last=True).image_shape == (3, 4, 4)
     assert from_arrays(np.zeros((2, 28, 28, 3), np.uint8), [0, 1]).image_shape == (3, 28, 28)
+
+
+def test_grey_stacks_stay_unambiguous_and_the_seed_is_named():
+    assert from_arrays(np.zeros((2, 1, 4, 4), np.uint8), [0, 1]).image_shape == (1, 4, 4)
+    with pytest.raises(ValueError, match=r"^seed must be an int"):
+        train_test_indices([0, 1, 0, 1], seed=None)

@@ -102,3 +102,19 @@ def test_callable_segmentations_key_the_cache_by_code_not_address():
     assert "0x" not in described
     assert described == _config_description(ExplainConfig(segmentation=again))["segmentation"]
     assert described != _config_description(ExplainConfig(segmentation=other))["segmentation"]
+
+
+def test_closures_keep_their_state_in_the_key_and_nested_code_hashes_without_addresses():
+    """Closures over different values got one key (a stale table came back); a function holding a generator
+    expression got a new key in every process (the nested code object's repr holds its address)."""
+    from unlearning.explain.cache import _config_description
+
+    def seg_with(cells):
+        return lambda image: (image[..., 0] * cells).astype("int64")
+
+    key = lambda fn: _config_description(ExplainConfig(segmentation=fn))["segmentation"]  # noqa: E731
+    assert key(seg_with(4)) != key(seg_with(16))
+    namespace = {}
+    exec("def nested(image):\n    return sum(int(v) for v in image.shape) * image[..., 0].astype('int64')\n",
+         namespace)
+    assert "0x" not in key(namespace["nested"])
