@@ -30,6 +30,7 @@ import torch
 
 import masimu_env
 from masimu_env import SimConfig, datasets
+from masimu_env.argtypes import positive_float
 from masimu_env.core import Simulator
 
 SETTINGS = {  # name: (C, H, N, f, T)
@@ -146,7 +147,8 @@ def bench_naive(setting: str, batch_size: int, seconds: float) -> Rate:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--seconds", type=float, default=2.0, help="time budget per measurement")
+    parser.add_argument("--seconds", type=positive_float, default=2.0,
+                        help="time budget per measurement (finite: inf would never end)")
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
     for name, value in (("--threads", args.threads), ("--seconds", args.seconds), ("--batch-size", args.batch_size)):

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from masimu_env.argtypes import positive_int
 from unlearning.explain import ExplainConfig, explain
 
 
@@ -143,33 +144,40 @@ def forget_set_timing(sides: list[int], count: int, measured: int, config: Expla
               f"({'<' if total < 600 else '>='} 10 min target)", flush=True)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--num-samples", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--num-samples", type=positive_int, default=None,
+                        help="perturbation samples per image (default 1000; 300 with --quick)")
+    parser.add_argument("--batch-size", type=positive_int, default=500)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--quick", action="store_true", help="fewer images, 300 samples")
-    parser.add_argument("--forget-count", type=int, default=851)
-    parser.add_argument("--forget-sides", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--forget-measured", type=int, default=None,
+    parser.add_argument("--forget-count", type=positive_int, default=851)
+    parser.add_argument("--forget-sides", type=positive_int, nargs="+", default=[64, 128])
+    parser.add_argument("--forget-measured", type=positive_int, default=None,
                         help="images actually explained per size (the sample's photos are cycled to reach it); "
                              "the total is extrapolated when this is below --forget-count "
                              "(default: --forget-count, a quarter of it with --quick)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.quick and args.num_samples is not None:
+        parser.error("--quick sets 300 samples; drop --num-samples, or --quick.")
+    num_samples = (300 if args.quick else 1000) if args.num_samples is None else args.num_samples
+    if num_samples < 2:
+        parser.error("--num-samples must be >= 2 (the unperturbed image plus at least one perturbation).")
+    if args.forget_measured is not None and args.forget_measured > args.forget_count:
+        parser.error(f"--forget-measured {args.forget_measured} is more than --forget-count {args.forget_count}.")
+    scale = 4 if args.quick else 1
+    measured = args.forget_measured if args.forget_measured is not None else max(1, args.forget_count // scale)
     torch.set_num_threads(args.threads)
-    num_samples = 300 if args.quick else args.num_samples
     config = ExplainConfig(num_samples=num_samples, batch_size=args.batch_size)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f}, num_samples {num_samples}, "
           f"batch_size {args.batch_size}, default grid segmentation", flush=True)
-    scale = 4 if args.quick else 1
     compare("28x28 grey", 1, 28, 28, 128 // scale, 8 // scale, config, lime_default_batch=True)
     compare("32x32 colour", 3, 32, 32, 128 // scale, 8 // scale, config, lime_default_batch=True)
     compare("450x600 colour", 3, 450, 600, 4 // min(scale, 2), 2 // min(scale, 2),
             dataclasses.replace(config, batch_size=min(args.batch_size, 100)),
             lime_default_batch=False)
-    forget_set_timing(args.forget_sides, args.forget_count,
-                      min(args.forget_measured or args.forget_count // scale, args.forget_count), config)
+    forget_set_timing(args.forget_sides, args.forget_count, measured, config)
 
 
 if __name__ == "__main__":

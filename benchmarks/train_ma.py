@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents import AgentConfig, MAReinforce, run_episode  # noqa: E402
 from agents.rollout import uniform_log_prob  # noqa: E402
 from agents.train import parse_field  # noqa: E402
+from masimu_env.argtypes import accuracy, positive_float, positive_int  # noqa: E402
 from masimu_env import datasets  # noqa: E402
 from masimu_env.core import dynamics  # noqa: E402
 
@@ -330,11 +331,11 @@ def parse_set(item: str) -> tuple[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", action="append", choices=PARTS, help="which part(s) to run; repeatable")
-    parser.add_argument("--minutes", type=float, default=None,
+    parser.add_argument("--minutes", type=positive_float, default=None,
                         help="training budget per learned run (default: 5 for digits, 15 for mnist, 3 otherwise)")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--epochs", type=positive_int, default=None,
                         help="epoch budget per run; given without --minutes, runs have no time limit")
-    parser.add_argument("--reach", type=float, default=None, help="report when test accuracy first reaches this")
+    parser.add_argument("--reach", type=accuracy, default=None, help="report when test accuracy first reaches this")
     parser.add_argument("--belief", choices=("gru", "lstm"), default="gru")
     parser.add_argument("--policy", choices=("both", "learned", "random"), default="both",
                         help="run the learned policy, the random walk with the same networks, or both (one after the other)")
@@ -346,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                              "with --bound-model)")
     parser.add_argument("--bound-model", default=None, metavar="CHECKPOINT",
                         help="a learner saved by --save: --part bound's 'learned' policy plays its greedy moves")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch threads (1 is fastest for these small ops on a shared 2-core machine)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override an AgentConfig field, e.g. --set lr=0.002 (repeatable)")
@@ -358,11 +359,28 @@ def main(argv: list[str] | None = None) -> int:
     parts = args.part or ["digits"]
     if (args.bound_policy or args.bound_model) and "bound" not in parts:
         parser.error("--bound-policy and --bound-model apply only to --part bound.")
-    if "speed" in parts and (args.cosine or args.save or args.reach is not None or args.policy != "both"):
-        parser.error("--part speed times two epochs of the GRU and the LSTM learner; --cosine, --save, --reach and "
-                     "--policy do not apply to it (run it on its own).")
+    if "speed" in parts and (args.cosine or args.save or args.reach is not None or args.policy != "both"
+                             or args.minutes is not None or args.epochs is not None or args.belief != "gru"):
+        parser.error("--part speed times two epochs of the GRU and the LSTM learner; --cosine, --save, --reach, "
+                     "--policy, --minutes, --epochs and --belief do not apply to it (run it on its own).")
+    for part in ("cnn", "bound"):  # they train a full-image CNN for --epochs; the learner's flags would be ignored
+        if part in parts and (args.cosine or args.save or args.reach is not None or args.policy != "both"
+                              or args.minutes is not None or args.belief != "gru"):
+            parser.error(f"--part {part} trains a CNN for --epochs; --cosine, --save, --reach, --policy, --minutes and "
+                         "--belief do not apply to it (run it on its own).")
+    if args.bound_model and args.bound_policy and "learned" not in args.bound_policy:
+        parser.error("--bound-model is played by --bound-policy learned, which the given --bound-policy list lacks.")
     if args.json and not Path(args.json).resolve().parent.is_dir():
         parser.error(f"--json {args.json}: its folder does not exist.")
+    if args.json and Path(args.json).is_dir():
+        parser.error(f"--json {args.json} is a folder; name a file.")
+    if args.save and Path(args.save).exists() and not Path(args.save).is_dir():
+        parser.error(f"--save {args.save} is a file; name a folder.")
+    if args.bound_model and not Path(args.bound_model).is_file():
+        parser.error(f"--bound-model {args.bound_model}: no such file.")
+    if set(parts) - {"digits"} and not os.environ.get("MASIMU_REAL_DATA"):
+        parser.error(f"--part {' '.join(sorted(set(parts) - {'digits'}))} reads the real samples: set MASIMU_REAL_DATA "
+                     "to the folder holding mnist/ and ham10000/.")
     torch.set_num_threads(args.threads)
     overrides: dict[str, Any] = {"belief": args.belief}
     for item in args.set:
@@ -372,7 +390,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(err))
         if key == "belief":
             parser.error(f"--set {item!r}: the cell has its own flag; pass --belief {value} instead.")
+        if key == "epochs":  # fit is always given the budget of --epochs / --minutes
+            parser.error(f"--set {item!r}: the epoch budget has its own flag; pass --epochs {value} instead.")
         overrides[key] = value
+    try:  # every --set value, before any part trains
+        AgentConfig(**{k: v for k, v in overrides.items() if k != "belief"})
+    except (TypeError, ValueError) as err:
+        parser.error(f"--set: {err}")
     results: list[dict[str, Any]] = []
     for part in parts:
         if args.minutes is None and args.epochs is not None:
@@ -398,20 +422,20 @@ def main(argv: list[str] | None = None) -> int:
                                image_size=64, missing="skip")
             rows = np.random.default_rng(0).permutation(len(ds))
             n_train = int(0.8 * len(rows))
-            config = AgentConfig.for_dataset("ham10000", batch_size=16, **overrides)
+            config = AgentConfig.for_dataset("ham10000", **{"batch_size": 16, **overrides})
             results += learned_vs_random("ham10000", config, ds, rows[:n_train], ds, rows[n_train:], part_args)
         elif part == "speed":
             ds, train_rows, test_rows = mnist_split()
             for belief in ("gru", "lstm"):
                 config = AgentConfig.for_dataset("mnist", **{**overrides, "belief": belief})
                 results.append(run_learner(f"speed-{belief}", config, ds, train_rows, ds, test_rows, None,
-                                           min(epochs, 2), None, args.verbose))
+                                           2, None, args.verbose))
             gru, lstm = results[-2]["seconds_per_epoch"], results[-1]["seconds_per_epoch"]
             print(f"[speed] s/epoch GRU (MASMU) {gru:.2f} vs LSTM (MALMU) {lstm:.2f}: LSTM/GRU = {lstm / gru:.2f}",
                   flush=True)
         elif part == "cnn":
             ds, train_rows, test_rows = mnist_split()
-            results.append(full_image_cnn(ds, train_rows, ds, test_rows, min(epochs, 10)))
+            results.append(full_image_cnn(ds, train_rows, ds, test_rows, args.epochs or 10))
         elif part == "bound":
             ds, train_rows, test_rows = mnist_split()
             config = AgentConfig.for_dataset("mnist", **overrides)
@@ -420,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
             if "learned" in policies and model is None:
                 raise SystemExit("--bound-policy learned needs --bound-model CHECKPOINT (a learner saved with --save).")
             for policy in policies:
-                results.append(glimpse_bound(config, ds, train_rows, ds, test_rows, policy, min(epochs, 40), model))
+                results.append(glimpse_bound(config, ds, train_rows, ds, test_rows, policy, args.epochs or 40, model))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

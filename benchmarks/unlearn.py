@@ -30,6 +30,8 @@ import numpy as np
 import torch
 
 from masimu_env import datasets
+from masimu_env.argtypes import positive_int
+from masimu_env.config import check_device
 from unlearning.experiment import Report, run_experiment
 from unlearning.methods import ALL_METHODS, METHODS, settings_read_by
 
@@ -116,23 +118,41 @@ def run_part(name: str, pair, args, paper, paper_name: str, **extra) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", default=["digits", "mnist", "ham"], choices=["digits", "mnist", "ham"])
-    parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS),
+    parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS, metavar="METHOD",
                         help="registered method names (default: all, in report order)")
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0..n-1)")
-    parser.add_argument("--cnn-epochs", type=int, default=25)
-    parser.add_argument("--ma-epochs", type=int, default=10)
-    parser.add_argument("--ham-size", type=int, default=64, help="HAM10000 side after resizing")
-    parser.add_argument("--ham-arch", default="resnet18", choices=["auto", "cnn", "resnet18"],
-                        help="standard classifier for HAM10000 (ResNet-18 from scratch, the high-resolution path)")
-    parser.add_argument("--ham-lime-samples", type=int, default=64,
+    parser.add_argument("--seeds", type=positive_int, default=3, help="number of seeds (0..n-1)")
+    parser.add_argument("--cnn-epochs", type=positive_int, default=25)
+    parser.add_argument("--ma-epochs", type=positive_int, default=10)
+    parser.add_argument("--ham-size", type=positive_int, default=None, help="HAM10000 side after resizing")
+    parser.add_argument("--ham-arch", default=None, choices=["auto", "cnn", "resnet18"],
+                        help="standard classifier for HAM10000 (default resnet18: ResNet-18 from scratch, the "
+                             "high-resolution path)")
+    parser.add_argument("--ham-lime-samples", type=positive_int, default=None,
                         help="LIME samples per image on HAM10000 (each multi-agent query is 16 agents x 16 steps)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default="benchmark_out/unlearn")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch intra-op threads (1: these tiny models gain little from more, and on a "
                              "busy machine 2 threads were ~10x slower per step through oversubscription)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    given_ham = [flag for flag, value in (("--ham-size", args.ham_size), ("--ham-arch", args.ham_arch),
+                                          ("--ham-lime-samples", args.ham_lime_samples)) if value is not None]
+    if given_ham and "ham" not in args.parts:
+        parser.error(f"{', '.join(given_ham)} {'applies' if len(given_ham) == 1 else 'apply'} only to --parts ham.")
+    if args.ham_lime_samples is not None and "lime_num_samples" not in settings_read_by(args.methods):
+        parser.error("--ham-lime-samples sets the LIME tables of imu/masimu/malimu, none of which --methods runs.")
+    if args.ham_arch is not None and all(METHODS[m].model_kind == "ma" for m in args.methods):
+        parser.error("--ham-arch chooses the standard classifier, which none of the --methods uses.")
+    if args.ham_lime_samples is not None and args.ham_lime_samples < 2:
+        parser.error("--ham-lime-samples must be >= 2 (the unperturbed image plus at least one perturbation).")
+    args.ham_size = 64 if args.ham_size is None else args.ham_size
+    args.ham_arch = "resnet18" if args.ham_arch is None else args.ham_arch
+    args.ham_lime_samples = 64 if args.ham_lime_samples is None else args.ham_lime_samples
+    try:
+        check_device(args.device, "--device")
+    except ValueError as err:
+        parser.error(str(err))
     torch.set_num_threads(args.threads)
     real = os.environ.get("MASIMU_REAL_DATA")
     for part in args.parts:

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from masimu_env.argtypes import open_fraction, positive_int
 from masimu_env.datasets import ImageDataset
 from unlearning import DEFAULT_METHODS, run_experiment
-from unlearning.methods import settings_read_by
+from unlearning.methods import ALL_METHODS, settings_read_by
 
 
 def parser(description: str, needs_root: bool) -> argparse.ArgumentParser:
@@ -19,12 +20,12 @@ def parser(description: str, needs_root: bool) -> argparse.ArgumentParser:
     if needs_root:
         p.add_argument("--root", default=None,
                        help="the dataset's own folder (default: $MASIMU_DATA/<name>, see `masimu datasets`)")
-    p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
-    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=ALL_METHODS, metavar="METHOD")
+    p.add_argument("--seeds", type=positive_int, default=1)
     p.add_argument("--out", default=None, help="report folder (default runs/<example>)")
-    p.add_argument("--cnn-epochs", type=int, default=None)
-    p.add_argument("--ma-epochs", type=int, default=None)
-    p.add_argument("--forget-fraction", type=float, default=0.1)
+    p.add_argument("--cnn-epochs", type=positive_int, default=None)
+    p.add_argument("--ma-epochs", type=positive_int, default=None)
+    p.add_argument("--forget-fraction", type=open_fraction, default=0.1)
     p.add_argument("--quick", action="store_true",
                    help="tiny settings (1 epoch everywhere, few LIME samples): a smoke run, not a result")
     return p

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 import masimu_env
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an int >= 1 (0 or a negative count made the examples evaluate everything, nothing, or fail
-    deep inside torch after the first evaluation)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {value}")
-    return value
+from masimu_env.argtypes import positive_int  # noqa: F401 (the examples' flag type, imported from here)
 
 
 @torch.no_grad()

@@ -10,6 +10,7 @@ get it from Harvard Dataverse, doi:10.7910/DVN/DBW86T.
 from _unlearn_common import main_for
 
 from masimu_env import datasets
+from masimu_env.argtypes import positive_int
 
 
 def make(args):
@@ -20,7 +21,7 @@ def make(args):
 
 
 def extra(p):
-    p.add_argument("--image-size", type=int, default=64, help="resize the 600x450 photos to this side")
+    p.add_argument("--image-size", type=positive_int, default=64, help="resize the 600x450 photos to this side")
     p.add_argument("--cache-dir", default=None, help="cache decoded images here")
     p.add_argument("--only-available", action="store_true",
                    help="keep only CSV rows whose image file exists (for partial copies); warns how many were skipped")

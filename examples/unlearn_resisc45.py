@@ -9,6 +9,7 @@ Get it from the authors (NWPU) or torchgeo's mirror; see `masimu datasets`.
 from _unlearn_common import main_for
 
 from masimu_env import datasets
+from masimu_env.argtypes import positive_int
 
 
 def make(args):
@@ -17,7 +18,7 @@ def make(args):
 
 
 def extra(p):
-    p.add_argument("--image-size", type=int, default=64, help="resize the 256x256 JPEGs to this side")
+    p.add_argument("--image-size", type=positive_int, default=64, help="resize the 256x256 JPEGs to this side")
     p.add_argument("--cache-dir", default=None, help="cache decoded images here (second run skips JPEG decoding)")
 
 

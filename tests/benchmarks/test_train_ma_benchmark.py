@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +170,20 @@ def test_flags_a_part_would_ignore_are_refused_before_training(train_ma, argv, m
     with pytest.raises(SystemExit):
         train_ma.main(argv)
     assert match in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--minutes", "-1"], "argument --minutes: expected a finite number > 0"),  # trained one epoch and exited 0
+    (["--minutes", "inf"], "argument --minutes: expected a finite number > 0"),  # no time limit at all
+    (["--epochs", "0"], "argument --epochs: expected an integer >= 1"),  # IndexError after training
+    (["--reach", "95"], r"argument --reach: expected an accuracy in \(0, 1\]"),  # 'did not reach 9500%'
+    (["--threads", "0"], "argument --threads: expected an integer >= 1"),  # raw RuntimeError
+    (["--part", "speed", "--epochs", "5"], "--part speed times two epochs"),  # ran 2 epochs
+    (["--part", "cnn", "--minutes", "3"], "--part cnn trains a CNN for --epochs"),  # --minutes ignored
+    (["--set", "epochs=3"], "pass --epochs 3 instead"),  # ignored: fit is given --epochs
+    (["--set", "batch_size=0"], "--set: AgentConfig.batch_size"),  # failed only when its part trained
+])
+def test_benchmark_flags_are_checked_before_any_training(train_ma, argv, match, capsys):
+    with pytest.raises(SystemExit):
+        train_ma.main(argv)
+    assert re.search(match, capsys.readouterr().err)

@@ -109,3 +109,20 @@ def test_mappo_example_refuses_counts_below_one(flag):
     proc = subprocess.run([sys.executable, str(EXAMPLES / "mappo_torchrl.py"), flag, "0"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and f"argument {flag}: expected an integer >= 1; got 0" in proc.stderr
+
+
+@pytest.mark.parametrize("script, argv, match", [
+    ("benchmarks/unlearn.py", ["--seeds", "0"], "argument --seeds: expected an integer >= 1"),
+    ("benchmarks/unlearn.py", ["--parts", "digits", "--ham-size", "32"], "--ham-size applies only to --parts ham"),
+    ("benchmarks/explain_speed.py", ["--quick", "--num-samples", "50"], "--quick sets 300 samples"),
+    ("benchmarks/explain_speed.py", ["--forget-count", "10", "--forget-measured", "20"], "is more than --forget-count"),
+    ("benchmarks/env_throughput.py", ["--seconds", "inf"], "argument --seconds: expected a finite number > 0"),
+    ("examples/unlearn_digits.py", ["--forget-fraction", "1.5"], r"expected a number in \(0, 1\)"),
+    ("examples/unlearn_digits.py", ["--methods", "bogus"], "invalid choice: 'bogus'"),
+])
+def test_scripts_refuse_bad_numbers_before_any_work(script, argv, match):
+    """Each used to accept the value and fail with a traceback later (or never stop: --seconds inf)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(REPO / script), *argv], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and re.search(match, proc.stderr), proc.stderr[-2000:]
