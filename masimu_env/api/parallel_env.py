@@ -199,7 +199,10 @@ class MasimuParallelEnv(ParallelEnv):
             messages = None
 
         # --- core ---
+        before = self._state.corners[0]
         state = self.sim.step(self._state, moves, messages)
+        # the paper stops a window at the image border; infos say so rather than let the move vanish silently
+        blocked = (state.corners[0] == before).all(-1).tolist()
         rewards = self.sim.agent_rewards(state, predictions)[0].tolist()
         done = self.sim.done(state)
         self._state = state
@@ -209,6 +212,8 @@ class MasimuParallelEnv(ParallelEnv):
         agents = self.agents
         observations = self._observations(agents)
         infos = self._infos(agents)
+        for agent in agents:
+            infos[agent]["blocked"] = bool(blocked[self._index(agent)])
         rewards_by_agent = {a: float(rewards[self._index(a)]) for a in agents}
         terminations = {a: done for a in agents}
         truncations = {a: False for a in agents}
@@ -272,9 +277,11 @@ class MasimuParallelEnv(ParallelEnv):
             result[a] = entry
         return result
 
-    def _infos(self, agents: list[str]) -> dict[str, dict[str, int]]:
+    def _infos(self, agents: list[str]) -> dict[str, dict[str, Any]]:
         label = int(self._state.labels[0]) if self._state is not None else -1
-        return {a: {"label": label, "image_index": self._image_index} for a in agents}
+        # "blocked" is in every info dict, reset's too (False): libraries such as TorchRL build their info spec from
+        # reset's keys
+        return {a: {"label": label, "image_index": self._image_index, "blocked": False} for a in agents}
 
     def _pack_dict_actions(self, actions: Mapping[str, Any]):
         n, m, k = self.config.n_agents, self.config.message_dim, self.n_classes

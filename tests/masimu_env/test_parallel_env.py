@@ -34,7 +34,7 @@ def test_observations_are_the_windows_at_the_core_corners(digits):
     obs, infos = env.reset()
     index = infos["agent_0"]["image_index"]
     image = digits[index][0].to(torch.float32).numpy() / 255.0
-    assert infos["agent_1"] == {"label": int(digits.labels[index]), "image_index": index}
+    assert infos["agent_1"] == {"label": int(digits.labels[index]), "image_index": index, "blocked": False}
     rng = np.random.default_rng(0)
     for t in range(env.config.n_steps + 1):
         corners = env._state.corners[0].numpy()
@@ -404,3 +404,17 @@ def test_bfloat16_tensors_are_read_as_floats(digits):
                                                          dtype=torch.bfloat16)) for a in env.agents}
     with pytest.raises(ValueError, match="agent_0"):
         env.step(nan_message)
+
+
+def test_infos_say_when_the_border_stopped_a_move(digits):
+    """A move into the border stops there (the paper's rule); infos['blocked'] says so instead of nothing."""
+    env = masimu_env.parallel_env(digits, seed=0, n_agents=2, window=4)
+    env.reset(seed=0)
+    env._state = env._state.__class__(**{**env._state.__dict__,
+                                        "corners": torch.tensor([[[0, 2], [2, 2]]], dtype=torch.long)})
+    k = env.action_space("agent_0")["prediction"].shape[0]
+    m = env.config.message_dim
+    actions = {a: {"move": 0, "message": np.zeros(m, np.float32), "prediction": np.zeros(k, np.float32)}
+               for a in env.agents}  # move 0 = up: agent_0 is at row 0
+    _, _, _, _, infos = env.step(actions)
+    assert infos["agent_0"]["blocked"] is True and infos["agent_1"]["blocked"] is False
