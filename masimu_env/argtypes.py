@@ -5,47 +5,31 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import Any
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (counts: epochs, seeds, threads, samples, images)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {value}")
-    return value
+def _number(convert: Callable[[str], float], accepts: Callable[[float], bool], expected: str,
+            hint: str = "") -> Callable[[str], Any]:
+    """An argparse type: ``convert`` the text, then refuse it unless ``accepts`` it, saying what was ``expected``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}{hint}; got {text}")
+        return value
+
+    return parse
 
 
-def positive_float(text: str) -> float:
-    """A finite number > 0 (minutes, seconds); NaN and inf are refused (inf would never stop)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text!r}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text}")
-    return value
-
-
-def open_fraction(text: str) -> float:
-    """A number in (0, 1) (forget fractions)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text}")
-    return value
-
-
-def accuracy(text: str) -> float:
-    """A number in (0, 1] (an accuracy to reach; 95 is refused: write 0.95)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an accuracy in (0, 1]; got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected an accuracy in (0, 1] (e.g. 0.95); got {text}")
-    return value
+positive_int = _number(int, lambda value: value >= 1, "an integer >= 1")
+"""An integer >= 1 (counts: epochs, seeds, threads, samples, images)."""
+positive_float = _number(float, lambda value: 0 < value < math.inf, "a finite number > 0")
+"""A finite number > 0 (minutes, seconds); NaN and inf are refused (inf would never stop)."""
+open_fraction = _number(float, lambda value: 0 < value < 1, "a number in (0, 1)")
+"""A number in (0, 1) (forget fractions)."""
+accuracy = _number(float, lambda value: 0 < value <= 1, "an accuracy in (0, 1]", hint=" (e.g. 0.95)")
+"""A number in (0, 1] (an accuracy to reach; 95 is refused: write 0.95)."""
