@@ -16,6 +16,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from masimu_env.config import check_int
+
 
 def _env_int(name: str, default: int, minimum: int) -> int:
     """The integer in environment variable ``name`` (``default`` when unset), or a ValueError naming the variable
@@ -110,8 +112,7 @@ def spawn_fit(world_size: int, config: dict[str, Any], dataset: str, out_dir: st
     Returns:
         The ``world_size`` state-dict paths, rank order.
     """
-    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"world_size must be an int >= 1; got {world_size!r}.")  # 0 returned [] and trained nothing
+    world_size = check_int(world_size, "world_size", 1)  # 0 returned [] and trained nothing
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     init_file = out / "dist_init"

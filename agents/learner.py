@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from masimu_env.config import check_device, check_fits, check_int
+from masimu_env.config import check_device, check_fits, check_int, is_real
 from masimu_env.core import Simulator, dynamics
 
 from .config import AgentConfig
@@ -233,11 +233,9 @@ class MAReinforce:
         check_int(epochs, "epochs", 0)
         batch_size = cfg.batch_size if batch_size is None else batch_size
         check_int(batch_size, "batch_size", 1)
-        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating))
-                               or not 0 < lr < math.inf):
+        if lr is not None and (not is_real(lr) or not 0 < lr < math.inf):
             raise ValueError(f"lr must be None or a finite number > 0; got {lr!r}.")
-        if max_seconds is not None and (isinstance(max_seconds, bool) or not isinstance(
-                max_seconds, (int, float, np.integer, np.floating)) or not 0 < max_seconds < math.inf):
+        if max_seconds is not None and (not is_real(max_seconds) or not 0 < max_seconds < math.inf):
             raise ValueError(f"max_seconds must be None or a finite number of seconds > 0; got {max_seconds!r}.")
         kind = cfg.optimizer if optimizer is None else optimizer
         self._check_dataset(train, "train")

@@ -1,35 +1,16 @@
-"""Checkpoint contents that ``torch.load(weights_only=True)`` accepts."""
+"""Checkpoint contents that ``torch.load(weights_only=True)`` accepts. The plain-number and atomic-write helpers
+live in :mod:`masimu_env.serialization` (the datasets' split files use them too) and are re-exported here."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from masimu_env.serialization import atomic_path, python_numbers, save_atomically, write_text_atomically
 
-def python_numbers(value: Any) -> Any:
-    """``value`` with every NumPy scalar inside dicts, lists and tuples replaced by the Python number it holds.
-
-    ``torch.load(weights_only=True)`` refuses NumPy scalar objects, and they slip into checkpoints easily: a
-    learning rate set from a NumPy schedule, a metric computed with ``np.mean``. Tensors and everything else
-    pass through unchanged.
-
-    >>> python_numbers({"lr": np.float64(0.5), "steps": [np.int64(3)]})
-    {'lr': 0.5, 'steps': [3]}
-    """
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: python_numbers(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(python_numbers(v) for v in value)
-    return value
+__all__ = ["atomic_path", "load_weights_only", "python_numbers", "save_atomically", "write_text_atomically"]
 
 
 def load_weights_only(path: str | os.PathLike, map_location: Any, what: str) -> Any:
@@ -43,33 +24,3 @@ def load_weights_only(path: str | os.PathLike, map_location: Any, what: str) -> 
     except Exception as err:  # noqa: BLE001 - torch raises several types for files that are not checkpoints
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"'{path}' is not {what} ({first})") from None
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path next to ``path`` (same suffix, so writers that go by it still work) that replaces ``path``
-    when the block ends without an error; after an error it is removed and ``path`` is left as it was, so a crash or
-    a full disk never leaves a truncated file in place of a good one."""
-    path = Path(path)
-    # a unique name per call (threads of one process too), with the target's suffix
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomically(path: str | os.PathLike, text: str) -> None:
-    """``Path(path).write_text(text)`` through :func:`atomic_path`."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def save_atomically(obj: Any, path: str | os.PathLike, save: Callable[[Any, Path], None] = torch.save) -> None:
-    """``save(obj, path)`` (default ``torch.save``) through :func:`atomic_path`."""
-    with atomic_path(path) as tmp:
-        save(obj, tmp)

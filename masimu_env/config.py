@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -41,6 +42,11 @@ def defaults_for(dataset: str | None = None, image_side: int | None = None) -> d
 def _is_int(value: Any) -> bool:
     """A Python or NumPy integer, not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """A real number (Python or NumPy; int or float), not a bool: the type test of every numeric setting."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def is_seed(value: Any) -> bool:

@@ -12,9 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from masimu_env.config import check_int, check_seed
+from masimu_env.config import check_int, check_seed, is_real
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ class UnlearningConfig:
                      "scrub_gamma", "scrub_alpha"):
             value = getattr(self, name)
             # True was read as 1.0 and "0.1" failed in a comparison that named no field
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))):
+            if value is not None and not is_real(value):
                 raise ValueError(f"UnlearningConfig.{name} must be a number; got {value!r}.")
         if self.optimizer is not None and self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"UnlearningConfig.optimizer must be None, 'sgd' or 'adam'; got {self.optimizer!r}.")

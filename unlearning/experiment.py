@@ -32,8 +32,8 @@ from masimu_env.datasets import ImageDataset
 
 from .config import UnlearningConfig
 from .data import UnlearningData
-from .methods import METHODS, RETRAINS, get_method
-from .methods.common import COMMON_SETTINGS, classifier_step, epoch_batches, make_optimizer
+from .methods import METHODS, RETRAINS, get_method, settings_read_by
+from .methods.common import classifier_step, epoch_batches, make_optimizer
 from .methods.retrain import TRAIN_RECIPE
 from .metrics import evaluate, gap_to_retrain
 from .metrics.evaluate import Evaluation
@@ -443,8 +443,7 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         runner.check_settings((method_settings or {}).get(method, {}), multi_agent)  # its own: all must be used
         if getattr(runner, "interpretable", False):
             runner.check_settings({k: v for k, v in merged.items() if k == "optimizer"}, multi_agent)
-    shared_unused = sorted(k for k in (settings or {}) if k not in COMMON_SETTINGS and not any(
-        k in get_method(m).settings_used(METHODS[m].model_kind == "ma") for m in methods))
+    shared_unused = sorted(set(settings or {}) - settings_read_by(methods))
     if shared_unused:
         raise ValueError(f"settings {', '.join(shared_unused)} {'is' if len(shared_unused) == 1 else 'are'} used by "
                          f"none of the methods {list(methods)}; leave {'it' if len(shared_unused) == 1 else 'them'} "
@@ -519,7 +518,7 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
             kind = _kind_of(method)
             original, _, original_test_probs = originals[kind]
             # the shared settings this method uses (IMU's lime_* are not MU's), then its own
-            used = get_method(method).settings_used(METHODS[method].model_kind == "ma") | COMMON_SETTINGS
+            used = settings_read_by([method])
             config = dict({k: v for k, v in base.items() if k in used}, **(method_settings or {}).get(method, {}))
             config.update(seed=seed, device=device, checkpoint_dir=str(out / "checkpoints" / f"seed{seed}"))
             if kind == "cnn" and method == "retrain":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import colorsys
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
+
+from ..config import check_int, is_real
 
 #: Longer side, in pixels, that small images are upscaled to (at least).
 MIN_SIDE = 256
@@ -63,10 +64,8 @@ def render_frame(image: Tensor | np.ndarray, path: Tensor | np.ndarray, window: 
     elif not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
         raise ValueError(f"a float image must lie in [0, 1] (or pass uint8); got values {np.nanmin(image):.4g}.."
                          f"{np.nanmax(image):.4g}.")
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise ValueError(f"window must be an int >= 1; got {window!r}.")
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1):
-        raise ValueError(f"scale must be None or an int >= 1; got {scale!r}.")  # 2.7 was truncated to 2
+    check_int(window, "window", 1)
+    check_int(scale, "scale", 1, optional=True)  # 2.7 was truncated to 2
     c, h, w = image.shape
     rgb = image[:3] if c >= 3 else np.repeat(image[:1], 3, axis=0)
     pixels = np.round(rgb.transpose(1, 2, 0) * 255.0).astype(np.uint8)
@@ -133,7 +132,7 @@ def save_episode_gif(env_or_frames: Any, path: str | Path, policy: Callable[[dic
     Returns:
         The path written.
     """
-    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not 1 <= fps <= 100:
+    if not is_real(fps) or not 1 <= fps <= 100:
         # GIF frame delays are whole hundredths of a second; above 100 fps Pillow writes none at all
         raise ValueError(f"fps must be a number in [1, 100]; got {fps!r}.")
     if hasattr(env_or_frames, "render_frame") and hasattr(env_or_frames, "step"):

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import check_int, check_seed
+from ..config import check_int, check_seed, is_real
+from ..serialization import python_numbers, write_text_atomically
 
 if TYPE_CHECKING:
     from .base import ImageDataset
@@ -149,7 +150,7 @@ def train_test_indices(
 
 def check_fraction(value: Any, name: str) -> float:
     """``value`` as a float, or a ValueError naming ``name`` unless it is a real number (not a bool) in (0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not 0 < value < 1:
+    if not is_real(value) or not 0 < value < 1:
         raise ValueError(f"{name} must be a number in (0, 1); got {value!r}.")
     return float(value)
 
@@ -234,7 +235,7 @@ class RetainForgetSplit:
 
     def to_dict(self) -> dict[str, Any]:
         # plain Python values: a NumPy seed or fraction (from a sweep) used to make to_json fail
-        return _plain({"format": "masimu.retain_forget/1", "dataset": self.dataset, "num_samples": int(self.num_samples),
+        return python_numbers({"format": "masimu.retain_forget/1", "dataset": self.dataset, "num_samples": int(self.num_samples),
                        "mode": self.mode, "seed": self.seed, "forget_classes": list(self.forget_classes),
                        "meta": self.meta, "retain": self.retain.tolist(), "forget": self.forget.tolist()})
 
@@ -258,10 +259,7 @@ class RetainForgetSplit:
 
     def to_json(self, path: str | os.PathLike[str]) -> None:
         """Write to ``path`` atomically (temporary file, then rename)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict()))
-        os.replace(tmp, path)
+        write_text_atomically(path, json.dumps(self.to_dict()))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> "RetainForgetSplit":
@@ -279,17 +277,6 @@ class RetainForgetSplit:
     def __repr__(self) -> str:
         return (f"RetainForgetSplit(dataset={self.dataset!r}, mode={self.mode!r}, retain={self.retain.size}, "
                 f"forget={self.forget.size}, num_samples={self.num_samples})")
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with NumPy scalars (inside dicts and lists) turned into Python numbers, for JSON."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _class_indices(ds: "ImageDataset", forget_classes: Sequence[int | str]) -> list[int]:

@@ -11,7 +11,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from masimu_env.config import check_int
+from masimu_env.config import check_int, is_real
 
 BACKENDS = ("fast", "lime")
 SEGMENTATIONS = ("grid", "slic", "quickshift")
@@ -89,7 +89,7 @@ class ExplainConfig:
         for name in ("kernel_width", "ridge_alpha", "slic_compactness", "quickshift_kernel_size",
                      "quickshift_max_dist", "quickshift_ratio"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
+            if not is_real(value) or not np.isfinite(value):
                 raise ValueError(f"ExplainConfig.{name} must be a finite number > 0; got {value!r}.")
         if not self.kernel_width ** 2 > 0:  # the kernel divides by width**2: 1e-300 squares to 0 (NaN coefficients)
             raise ValueError(f"ExplainConfig.kernel_width must be > 0 with a non-zero square; got "

@@ -1,0 +1,63 @@
+"""Writing files safely and plainly: NumPy scalars as Python numbers (for JSON and ``torch.load(weights_only=True)``),
+and atomic writes (a temporary file renamed over the target), shared by every package of masimu."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def python_numbers(value: Any) -> Any:
+    """``value`` with every NumPy scalar inside dicts, lists and tuples replaced by the Python number it holds.
+
+    ``torch.load(weights_only=True)`` refuses NumPy scalar objects, and they slip into checkpoints easily: a
+    learning rate set from a NumPy schedule, a metric computed with ``np.mean``. Tensors and everything else
+    pass through unchanged.
+
+    >>> python_numbers({"lr": np.float64(0.5), "steps": [np.int64(3)]})
+    {'lr': 0.5, 'steps': [3]}
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: python_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(python_numbers(v) for v in value)
+    return value
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path next to ``path`` (same suffix, so writers that go by it still work) that replaces ``path``
+    when the block ends without an error; after an error it is removed and ``path`` is left as it was, so a crash or
+    a full disk never leaves a truncated file in place of a good one."""
+    path = Path(path)
+    # a unique name per call (threads of one process too), with the target's suffix
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """``Path(path).write_text(text)`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_atomically(obj: Any, path: str | os.PathLike, save: Callable[[Any, Path], None] = torch.save) -> None:
+    """``save(obj, path)`` (default ``torch.save``) through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        save(obj, tmp)
