@@ -14,12 +14,10 @@ or concurrent writer never leaves a half-written entry under the final name.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from masimu_env.serialization import atomic_path
 
 from .config import ExplainConfig
 
@@ -132,13 +132,6 @@ def store_entry(cache_dir: str | os.PathLike, key: str, arrays: dict[str, np.nda
     folder = Path(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{key}.npz"
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-        os.replace(temporary, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with atomic_path(final) as temporary:  # its temp name ends in .npz, so np.savez writes it as given
+        np.savez(temporary, **arrays)
     return final

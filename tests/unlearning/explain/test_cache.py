@@ -27,7 +27,7 @@ def test_hit_returns_stored_result_without_running_the_model(tmp_path, grey_mode
     explain(grey_model, grey_images, config=dataclasses.replace(CONFIG, batch_size=7),
             cache_dir=tmp_path)
     assert grey_model.forward_calls == calls
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.tmp*"))  # no temporary file (names end in .tmp or .tmp.npz) is left
 
 
 def test_changed_model_invalidates(tmp_path, grey_model, grey_images):
