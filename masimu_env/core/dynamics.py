@@ -188,7 +188,11 @@ def route_messages(messages: Tensor, adjacency: Tensor) -> Tensor:
     """
     adjacency = adjacency.to(messages.dtype)
     in_degree = adjacency.sum(0).clamp_min(1.0)  # (N,)
-    return torch.einsum("ij,bim->bjm", adjacency, messages) / in_degree[None, :, None]
+    # Weight each sender by 1/in-degree before summing, so the mean of finite messages stays finite
+    # (summing first overflows float32 for messages near its largest value); for in-degrees that are
+    # powers of two, such as 3 agents on the complete graph, the result is bit-identical to sum-then-divide.
+    weights = adjacency / in_degree[None, :]
+    return torch.einsum("ij,bim->bjm", weights, messages)
 
 
 def normalized_positions(corners: Tensor, height: int, width: int, window: int) -> Tensor:

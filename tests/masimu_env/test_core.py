@@ -95,6 +95,28 @@ def test_routing_hand_computed_adjacency():
     assert torch.allclose(got, expected)
 
 
+def test_inbox_of_huge_finite_messages_stays_finite():
+    """Summing before dividing overflowed float32: three senders of 3e38 gave an infinite inbox."""
+    messages = torch.full((1, 4, 2), 3e38)
+    messages[0, 1, 1] = -3e38
+    for graph in ("complete", "ring"):
+        adjacency = SimConfig(n_agents=4, graph=graph).adjacency()
+        got = route_messages(messages, adjacency)
+        expected = (adjacency.double().T @ messages[0].double()) / adjacency.double().sum(0).clamp_min(1)[:, None]
+        assert torch.isfinite(got).all()
+        assert torch.allclose(got[0].double(), expected, rtol=1e-6, atol=0)
+
+
+def test_inbox_is_bit_identical_to_sum_then_divide_for_power_of_two_in_degrees():
+    """3 agents on the complete graph (in-degree 2), the learner's default: figures made before the
+    1/in-degree weighting reproduce to the bit."""
+    g = torch.Generator().manual_seed(0)
+    messages = torch.randn(64, 3, 16, generator=g)
+    adjacency = SimConfig(n_agents=3).adjacency()
+    assert torch.equal(route_messages(messages, adjacency),
+                       torch.einsum("ij,bim->bjm", adjacency, messages) / 2)
+
+
 def test_named_graphs_route_like_their_matrices():
     messages = torch.arange(12, dtype=torch.float32).reshape(1, 4, 3)
     ring = SimConfig(n_agents=4, graph="ring").adjacency()
