@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from masimu_env.config import check_device, check_fits, check_int, is_real
+from masimu_env.config import check_device, check_fits, check_indices, check_int, is_real
 from masimu_env.core import Simulator, dynamics
 
 from .config import AgentConfig
@@ -125,13 +125,7 @@ def _history_values(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_indices(indices: Any, n: int, name: str) -> np.ndarray:
-    idx = np.arange(n, dtype=np.int64) if indices is None else np.asarray(indices).reshape(-1)
-    if idx.size and not np.issubdtype(idx.dtype, np.integer):
-        raise TypeError(f"{name} must be integer row indices; got dtype {idx.dtype}.")
-    idx = idx.astype(np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise IndexError(f"{name} must lie in [0, {n}); got range [{idx.min()}, {idx.max()}].")
-    return idx
+    return np.arange(n, dtype=np.int64) if indices is None else check_indices(indices, n, name)
 
 
 def _needs_labels(data: Any, method: str) -> None:

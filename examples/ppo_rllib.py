@@ -42,6 +42,7 @@ import torch
 
 import masimu_env
 from _vote_eval import evaluate_votes, positive_int, report
+from masimu_env.argtypes import non_negative_int
 
 ENV_NAME = "masimu_digits_multidiscrete"
 POLICY = "shared"
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--address", default=None,
                         help="Ray cluster to join: 'auto' on a cluster node, 'ray://HEAD:10001' via Ray Client; "
                              "default: start a private local Ray instance")
-    parser.add_argument("--env-runners", type=int, default=0,
+    parser.add_argument("--env-runners", type=non_negative_int, default=0,
                         help="remote env runner actors that sample in parallel (0: sample in the driver; "
                              "raise it on a cluster)")
     parser.add_argument("--num-cpus", type=positive_int, default=2, help="CPUs of the private local Ray instance")

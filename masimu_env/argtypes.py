@@ -27,6 +27,8 @@ def _number(convert: Callable[[str], float], accepts: Callable[[float], bool], e
 
 positive_int = _number(int, lambda value: value >= 1, "an integer >= 1")
 """An integer >= 1 (counts: epochs, seeds, threads, samples, images)."""
+non_negative_int = _number(int, lambda value: value >= 0, "an integer >= 0")
+"""An integer >= 0 (counts where 0 means none, e.g. remote workers)."""
 positive_float = _number(float, lambda value: 0 < value < math.inf, "a finite number > 0")
 """A finite number > 0 (minutes, seconds); NaN and inf are refused (inf would never stop)."""
 open_fraction = _number(float, lambda value: 0 < value < 1, "a number in (0, 1)")

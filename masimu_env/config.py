@@ -80,6 +80,39 @@ def check_seed(value: Any, name: str, *, optional: bool = False) -> int | None:
     return check_int(value, name, 0, below=2**63, optional=optional)
 
 
+class IndexDtypeError(TypeError, ValueError):
+    """Row indices that are not integers (floats would truncate 1.7 to row 1; a boolean mask would read as rows 0
+    and 1). Both a TypeError and a ValueError, so either ``except`` catches it."""
+
+
+class IndexRangeError(IndexError, ValueError):
+    """Row indices outside [0, n). Both an IndexError and a ValueError (as numpy's ``AxisError``)."""
+
+
+def check_indices(values: Any, n: int, name: str, *, size_name: str = "", flat: bool = True) -> np.ndarray:
+    """``values`` (a sequence, array or tensor of row numbers) as an int64 NumPy array of indices into ``n`` rows.
+
+    The one check of indices into a dataset or a split: :class:`IndexDtypeError` unless the values are integers (bools
+    and floats are refused, never cast), :class:`IndexRangeError` unless each lies in [0, n), and, unless ``flat``
+    (which flattens), a ValueError unless the array is 1-D. Every message names ``name``; ``size_name`` says what
+    ``n`` is (e.g. "the dataset's size"). Empty input is returned empty; callers that need rows check the size.
+    """
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    array = np.asarray(values)
+    if flat:
+        array = array.reshape(-1)
+    elif array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of indices; got shape {array.shape}.")
+    if array.size and (array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer)):
+        hint = " (for a boolean mask pass np.flatnonzero(mask))" if array.dtype == np.bool_ else ""
+        raise IndexDtypeError(f"{name} must be integers; got dtype {array.dtype}{hint}.")
+    if array.size and (array.min() < 0 or array.max() >= n):
+        what = f" ({size_name})" if size_name else ""
+        raise IndexRangeError(f"{name} must lie in [0, {n}){what}; got range [{array.min()}, {array.max()}].")
+    return array.astype(np.int64)
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Configuration of the environment and of its batched core."""
@@ -109,7 +142,9 @@ class SimConfig:
     device: str = "cpu"
     """Torch device of the core's tensors."""
     max_cycles: int | None = field(default=None)
-    """Upper bound on env steps (PettingZoo convention); defaults to n_steps."""
+    """Upper bound on env steps (PettingZoo convention). Below n_steps, an episode that reaches it is truncated:
+    every agent gets ``truncations=True`` and reward 0, since the reward comes only after the n_steps-th step.
+    None (the default) or >= n_steps: episodes always run their n_steps and terminate."""
 
     def __post_init__(self) -> None:
         for name, minimum in (("n_agents", 1), ("n_steps", 1), ("window", 1), ("stride", 1), ("message_dim", 0)):
@@ -121,8 +156,8 @@ class SimConfig:
         if self.render_mode not in RENDER_MODES:
             raise ValueError(f"SimConfig.render_mode must be one of {RENDER_MODES}; got {self.render_mode!r}.")
         object.__setattr__(self, "seed", check_seed(self.seed, "SimConfig.seed", optional=True))
-        object.__setattr__(self, "max_cycles", check_int(self.max_cycles, "SimConfig.max_cycles (at least n_steps)",
-                                                         self.n_steps, optional=True))
+        object.__setattr__(self, "max_cycles", check_int(self.max_cycles, "SimConfig.max_cycles", 1,
+                                                         optional=True))
         # a config may name a GPU this machine lacks (a checkpoint trained elsewhere, loaded with another device)
         check_device(self.device, "SimConfig.device", here=False)
         if not isinstance(self.graph, str):

@@ -7,20 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from masimu_env.config import check_indices
 from masimu_env.datasets import ImageDataset
 
 
 def _as_indices(name: str, values: Any, size: int) -> np.ndarray:
-    array = np.asarray(values)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of indices; got shape {array.shape}.")
+    array = check_indices(values, size, name, size_name="the training set's length", flat=False)
     if array.size == 0:
         raise ValueError(f"{name} is empty; the {name.split('.')[-1]} set needs at least one image.")
-    if not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer indices; got dtype {array.dtype}.")
-    if array.min() < 0 or array.max() >= size:
-        raise ValueError(f"{name} indices must lie in [0, {size}) (the training set's length); "
-                         f"got range [{array.min()}, {array.max()}].")
     if np.unique(array).size != array.size:
         raise ValueError(f"{name} holds duplicate indices; pass each image once.")
     return np.sort(array.astype(np.int64))

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from masimu_env.config import check_indices
+
 
 def to_unit_float(images: Tensor) -> Tensor:
     """(B, C, H, W) uint8 in [0, 255] or float in [0, 1] -> float32 in [0, 1]."""
@@ -121,19 +123,6 @@ def is_multi_agent(model: Any) -> bool:
     return not isinstance(model, nn.Module) or hasattr(model, "predict_proba")
 
 
-def _row_indices(indices: Any, n: int) -> np.ndarray:
-    """``indices`` as int64 rows of a dataset of ``n``; floats (1.7 was read as row 1), bools (a mask was read as
-    rows 0 and 1) and out-of-range rows raise ValueError naming ``indices``."""
-    array = np.asarray(indices.cpu() if isinstance(indices, Tensor) else indices).reshape(-1)
-    if array.size and (array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer)):
-        raise ValueError(f"indices must be integer row numbers; got dtype {array.dtype} (for a boolean mask pass "
-                         "np.flatnonzero(mask)).")
-    array = array.astype(np.int64)
-    if array.size and (array.min() < 0 or array.max() >= n):
-        raise ValueError(f"indices must lie in [0, {n}); got {array.min()}..{array.max()}.")
-    return array
-
-
 @torch.no_grad()
 def predict_proba(model: Any, dataset: Any, indices: Sequence[int] | np.ndarray | None = None,
                   batch_size: int = 512, device: str = "cpu", seed: int = 0) -> np.ndarray:
@@ -146,7 +135,7 @@ def predict_proba(model: Any, dataset: Any, indices: Sequence[int] | np.ndarray 
     Returns:
         (n, K) float64 numpy array, rows summing to 1.
     """
-    idx = np.arange(len(dataset)) if indices is None else _row_indices(indices, len(dataset))
+    idx = np.arange(len(dataset)) if indices is None else check_indices(indices, len(dataset), "indices")
     if is_multi_agent(model):
         import inspect
 

@@ -28,7 +28,7 @@ from gymnasium import logger
 from pettingzoo import ParallelEnv
 
 from .. import datasets as datasets_module
-from ..config import SimConfig, check_fits, check_int, is_seed
+from ..config import SimConfig, check_fits, check_indices, check_int, is_seed
 from ..core import Simulator, SimState, flatten_observation, global_state, sample_episodes
 from ..core.dynamics import MOVE_NAMES
 from ..datasets import ImageDataset
@@ -65,8 +65,9 @@ class MasimuParallelEnv(ParallelEnv):
         indices: (n,) int64 dataset indices episodes are drawn from.
         sim: the batched core (B = 1 here).
         state_space: Box of :meth:`state`.
-        max_cycles: PettingZoo's step bound; the episode always terminates after ``config.n_steps``
-            steps (``SimConfig`` requires ``max_cycles >= n_steps``), so it never truncates.
+        max_cycles: PettingZoo's step bound, ``config.max_cycles`` or ``n_steps``. Below ``n_steps``, the episode is
+            truncated after ``max_cycles`` steps (``truncations`` True, rewards 0: the reward needs all T steps);
+            otherwise it terminates after ``n_steps`` steps and never truncates.
     """
 
     metadata = {"name": "masimu_v0", "render_modes": ["rgb_array", "human"], "render_fps": 4,
@@ -91,7 +92,7 @@ class MasimuParallelEnv(ParallelEnv):
         self.n_classes = dataset.num_classes
         self.sim = Simulator(config, self.n_classes)
         self.render_mode = config.render_mode
-        self.max_cycles = config.max_cycles if config.max_cycles is not None else config.n_steps
+        self.max_cycles = min(config.max_cycles, config.n_steps) if config.max_cycles is not None else config.n_steps
 
         self.possible_agents = agent_ids(config.n_agents)
         self.agents: list[str] = []
@@ -205,6 +206,7 @@ class MasimuParallelEnv(ParallelEnv):
         blocked = (state.corners[0] == before).all(-1).tolist()
         rewards = self.sim.agent_rewards(state, predictions)[0].tolist()
         done = self.sim.done(state)
+        truncated = not done and int(state.t) >= self.max_cycles
         self._state = state
         self._obs = self.sim.observe(state)
 
@@ -216,8 +218,8 @@ class MasimuParallelEnv(ParallelEnv):
             infos[agent]["blocked"] = bool(blocked[self._index(agent)])
         rewards_by_agent = {a: float(rewards[self._index(a)]) for a in agents}
         terminations = {a: done for a in agents}
-        truncations = {a: False for a in agents}
-        if done:
+        truncations = {a: truncated for a in agents}
+        if done or truncated:
             self.agents = []
         if self.render_mode == "human":
             self.render()
@@ -373,17 +375,10 @@ def _as_vector(value: Any, agent: str, field: str, size: int) -> np.ndarray:
 def _check_indices(indices: Sequence[int] | np.ndarray | None, n_images: int) -> np.ndarray:
     if indices is None:
         return np.arange(n_images, dtype=np.int64)
-    if isinstance(indices, torch.Tensor):
-        indices = indices.detach().cpu().numpy()
-    array = np.asarray(indices)
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"indices must be a non-empty 1-D sequence of dataset indices; got shape {array.shape}.")
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"indices must be integers; got dtype {array.dtype}.")
-    if array.min() < 0 or array.max() >= n_images:
-        raise ValueError(f"indices must lie in [0, {n_images}) (the dataset's size); "
-                         f"got range [{array.min()}, {array.max()}].")
-    return array.astype(np.int64)
+    array = check_indices(indices, n_images, "indices", size_name="the dataset's size", flat=False)
+    if array.size == 0:
+        raise ValueError("indices must be a non-empty 1-D sequence of dataset indices; got none.")
+    return array
 
 
 # --- factories ---

@@ -139,7 +139,7 @@ def _moves_on(device: torch.device) -> Tensor:
 
 @functools.lru_cache(maxsize=64)
 def _upper_corner(height: int, width: int, window: int, device: torch.device) -> Tensor:
-    return torch.tensor([height - window, width - window], device=device)
+    return torch.tensor([height - window, width - window], dtype=torch.int64, device=device)
 
 
 @functools.lru_cache(maxsize=64)
@@ -257,7 +257,7 @@ def agent_rewards(probs: Tensor, labels: Tensor, loss: str, done: bool) -> Tenso
     """
     b, n = probs.shape[:2]
     if not done:
-        return torch.zeros(b, n, device=probs.device)
+        return torch.zeros(b, n, dtype=torch.float32, device=probs.device)
     return episode_reward(probs, labels, loss)[:, None].expand(b, n).to(torch.float32)
 
 

@@ -160,7 +160,7 @@ class Simulator:
         images = to_float_images(images.to(self.device))
         corners = corners.to(self.device, torch.long)  # narrow integer corners overflowed when cropping
         return SimState(images=images, labels=labels.to(self.device, torch.long), corners=corners,
-                        inbox=torch.zeros(b, cfg.n_agents, m, device=self.device), t=0, path=corners[:, None])
+                        inbox=torch.zeros(b, cfg.n_agents, m, dtype=torch.float32, device=self.device), t=0, path=corners[:, None])
 
     def observe(self, state: SimState) -> Observation:
         """Every agent's window, normalized position, inbox and normalized time."""
@@ -171,7 +171,7 @@ class Simulator:
             window=dynamics.crop_glimpses(state.images, state.corners, cfg.window),
             position=dynamics.normalized_positions(state.corners, h, w, cfg.window),
             inbox=state.inbox,
-            time=torch.full((b, cfg.n_agents, 1), state.t / cfg.n_steps, device=self.device),
+            time=torch.full((b, cfg.n_agents, 1), state.t / cfg.n_steps, dtype=torch.float32, device=self.device),
         )
 
     def step(self, state: SimState, moves: Tensor, messages: Tensor | None = None) -> SimState:

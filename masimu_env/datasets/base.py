@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..config import check_indices
+
 
 class ImageDataset:
     """An indexable image-classification dataset.
@@ -125,10 +127,7 @@ class ImageDataset:
                 ``image_size`` to the reader for datasets whose sizes vary).
             labels: (B,) int64.
         """
-        idx = torch.from_numpy(_integer_indices(indices, f"{self.name} indices"))
-        n = len(self)
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
-            raise IndexError(f"indices must lie in [0, {n}) for {self.name}; got range [{int(idx.min())}, {int(idx.max())}].")
+        idx = torch.from_numpy(check_indices(indices, len(self), f"{self.name} indices"))
         if self._images is not None:
             images = self._images[idx]
         elif self._batch_loader is not None:
@@ -151,9 +150,7 @@ class ImageDataset:
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "ImageDataset":
         """A dataset view over ``indices`` (labels, groups and sources follow)."""
-        idx = _integer_indices(indices, f"{self.name} subset indices")
-        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise IndexError(f"subset indices must lie in [0, {len(self)}) for {self.name}.")
+        idx = check_indices(indices, len(self), f"{self.name} subset indices")
         groups = self.groups[idx] if self.groups is not None else None
         sources = [self.sources[i] for i in idx] if self.sources is not None else None
         if self._images is not None:
@@ -196,11 +193,6 @@ def _integer_array(values: Any, what: str) -> np.ndarray:
     if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{what} must be integers; got dtype {arr.dtype}.")
     return arr.astype(np.int64)
-
-
-def _integer_indices(indices: Any, what: str) -> np.ndarray:
-    """``indices`` as a flat int64 array (see :func:`_integer_array`)."""
-    return _integer_array(indices, what).reshape(-1)
 
 
 def from_arrays(images: Any, labels: Any, classes: Sequence[str] | None = None, name: str = "arrays", *,

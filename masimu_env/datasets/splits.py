@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import check_int, check_seed, is_real
+from ..config import check_indices, check_int, check_seed, is_real
 from ..serialization import python_numbers, write_text_atomically
 
 if TYPE_CHECKING:
@@ -190,16 +190,13 @@ class RetainForgetSplit:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        retain = np.sort(np.asarray(self.retain).reshape(-1))
-        forget = np.sort(np.asarray(self.forget).reshape(-1))
+        retain = np.sort(check_indices(self.retain, self.num_samples, "RetainForgetSplit.retain indices",
+                                       size_name="num_samples"))
+        forget = np.sort(check_indices(self.forget, self.num_samples, "RetainForgetSplit.forget indices",
+                                       size_name="num_samples"))
         for part_name, part in (("retain", retain), ("forget", forget)):
             if part.size == 0:
                 raise ValueError(f"RetainForgetSplit.{part_name} is empty; both sets need at least one sample.")
-            if not np.issubdtype(part.dtype, np.integer):
-                raise ValueError(f"RetainForgetSplit.{part_name} must hold integer indices; got dtype {part.dtype}.")
-            if part.min() < 0 or part.max() >= self.num_samples:
-                raise ValueError(f"RetainForgetSplit.{part_name} indices must lie in [0, {self.num_samples}); "
-                                 f"got range [{part.min()}, {part.max()}].")
             if np.any(part[1:] == part[:-1]):
                 raise ValueError(f"RetainForgetSplit.{part_name} holds duplicate indices, e.g. "
                                  f"{int(part[1:][part[1:] == part[:-1]][0])}.")

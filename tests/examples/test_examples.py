@@ -33,6 +33,21 @@ def test_quickstart_writes_a_frame_and_a_gif(tmp_path: Path) -> None:
     assert (tmp_path / "frame.png").stat().st_size > 0 and (tmp_path / "ep.gif").stat().st_size > 0
 
 
+def test_quickstart_on_the_real_ham10000_sample_and_its_errors(tmp_path: Path) -> None:
+    """The README points the quickstart at "ham10000": the partial sample needs --split and --only-available, and a
+    folder without the split's files is a usage error naming the file, not a traceback."""
+    root = real_root("ham10000")
+    out = run_script("quickstart.py", "--dataset", "ham10000", "--root", str(root), "--split", "test",
+                     "--only-available", "--episodes", "2", "--out", "frame.png", cwd=tmp_path)
+    assert "16 agents, 16 steps, window 12, 7 classes" in out
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "quickstart.py"), "--dataset", "mnist", "--root",
+                           str(root.parent / "mnist"), "--out", "frame.png"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "quickstart.py: error: mnist: no 'train-images-idx3-ubyte'" in proc.stderr
+
+
 def test_unlearn_digits_quick(tmp_path: Path) -> None:
     out = run_script("unlearn_digits.py", "--quick", "--methods", "retrain", "mu", "masmu", "--out", "rep",
                      cwd=tmp_path)

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from pettingzoo.test import api_test, max_cycles_test, parallel_api_test, parallel_seed_test, render_test, state_test
 
 import masimu_env
@@ -87,6 +88,30 @@ def test_max_cycles(make_env):
     max_cycles_test(module)
 
 
+def test_max_cycles_test_on_the_package_itself():
+    """PettingZoo's test as written: max_cycles=4 on the digits defaults (n_steps 5). max_cycles used to be refused
+    below n_steps and ignored above it, so the test failed on the package."""
+    max_cycles_test(masimu_env)
+
+
+@pytest.mark.parametrize("max_cycles, steps, truncated", [(2, 2, True), (5, 5, False), (9, 5, False), (None, 5, False)])
+def test_max_cycles_truncates_before_the_reward(max_cycles, steps, truncated):
+    env = masimu_env.parallel_env("digits", max_cycles=max_cycles, seed=0)
+    assert env.max_cycles == min(max_cycles or 5, 5)
+    env.reset(seed=0)
+    for step in range(1, steps + 1):
+        assert env.agents == env.possible_agents
+        _, rewards, terminations, truncations, _ = env.step({a: env.action_space(a).sample() for a in env.agents})
+        last = step == steps
+        assert set(truncations.values()) == {truncated and last}
+        assert set(terminations.values()) == {not truncated and last}
+        if not last or truncated:
+            assert set(rewards.values()) == {0.0}  # the reward comes only after the n_steps-th step
+    assert env.agents == []
+    if not truncated:
+        assert all(r < 0 for r in rewards.values())  # r = -L(p_bar - e_label) after the n_steps-th step
+
+
 def test_registry_make():
     import pettingzoo
 
@@ -97,3 +122,22 @@ def test_registry_make():
     aec = pettingzoo.make("aec", masimu_env.REGISTRY_ID, dataset="digits", n_agents=2)
     aec.reset(seed=0)
     assert aec.possible_agents == ["agent_0", "agent_1"]
+
+
+@pytest.mark.parametrize("obs_mode", ["dict", "flat"])
+def test_spaces_hold_under_a_float64_default_dtype(obs_mode):
+    """torch.set_default_dtype(torch.float64) made the 'time' entry, and with it flat observations and state(),
+    float64 while the spaces say float32, so contains() failed (PettingZoo's api_test caught it on flat ones)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        env = masimu_env.parallel_env("digits", obs_mode=obs_mode, seed=0)
+        observations, _ = env.reset(seed=0)
+        while env.agents:
+            for agent, observation in observations.items():
+                assert env.observation_space(agent).contains(observation), agent
+            assert env.state_space.contains(env.state())
+            observations, rewards, *_ = env.step({a: env.action_space(a).sample() for a in env.agents})
+        api_test(masimu_env.env("digits", obs_mode=obs_mode, seed=0), num_cycles=10)
+    finally:
+        torch.set_default_dtype(previous)

@@ -323,7 +323,7 @@ def test_configs_store_numpy_integers_as_python_ints():
     unlearning = UnlearningConfig(epochs=np.int64(2), batch_size=np.int32(8))
     assert (type(unlearning.epochs), type(unlearning.batch_size)) == (int, int)
     for bad, match in ((lambda: SimConfig(n_agents=True), "SimConfig.n_agents must be an int >= 1"),
-                       (lambda: SimConfig(max_cycles=2), r"max_cycles \(at least n_steps\) must be None or an int >= 5"),
+                       (lambda: SimConfig(max_cycles=0), r"SimConfig.max_cycles must be None or an int >= 1"),
                        (lambda: AgentConfig(seed=-1), r"AgentConfig.seed must be an int in \[0, 2\*\*63\)"),
                        (lambda: UnlearningConfig(epochs=1.0), "UnlearningConfig.epochs must be None or an int >= 0"),
                        # torch.manual_seed overflows past 2**64; the config says so up front

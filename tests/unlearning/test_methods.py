@@ -138,7 +138,6 @@ def test_checkpoint_with_numpy_scalars_loads_weights_only(digits_small, trained_
 
 def test_imu_scales_gradients_by_one_minus_iw(digits_small, trained_cnn):
     """IMU's first step equals MU's step with the gradient times (1 - I_w) (plain SGD, no momentum)."""
-    from unlearning.config import UnlearningConfig
     from unlearning.data import UnlearningData
     from unlearning.interpretable import InterpretableWeights
 
@@ -405,7 +404,7 @@ def test_predict_proba_and_config_refuse_what_they_used_to_misread(digits_small,
     from unlearning.models import predict_proba
 
     train, _, _ = digits_small
-    with pytest.raises(ValueError, match="indices must be integer row numbers; got dtype float64"):
+    with pytest.raises(ValueError, match="indices must be integers; got dtype float64"):
         predict_proba(trained_cnn, train, [1.7])  # was row 1
     with pytest.raises(ValueError, match="np.flatnonzero"):
         predict_proba(trained_cnn, train, np.array([True, False]))  # was rows 1 and 0
