@@ -33,11 +33,22 @@ def python_numbers(value: Any) -> Any:
     return value
 
 
+def _current_umask() -> int:
+    """The process's umask (read once at import: setting it to read it back is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path next to ``path`` (same suffix, so writers that go by it still work) that replaces ``path``
     when the block ends without an error; after an error it is removed and ``path`` is left as it was, so a crash or
-    a full disk never leaves a truncated file in place of a good one."""
+    a full disk never leaves a truncated file in place of a good one. The file gets the permissions a plain ``open``
+    would give it (those of the file it replaces, else 0o666 less the umask), not mkstemp's owner-only 0o600."""
     path = Path(path)
     # a unique name per call (threads of one process too), with the target's suffix
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
@@ -45,6 +56,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -9,8 +9,10 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
@@ -33,15 +35,17 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 def _cmd_train(argv: Sequence[str]) -> int:
     from agents.train import train_main
 
-    peek = argparse.ArgumentParser(add_help=False)
+    peek = argparse.ArgumentParser(add_help=False)  # --threads and its default by dataset, before torch works
     peek.add_argument("--dataset", default="")
-    peek.add_argument("--threads", type=int, default=None)
-    known, rest = peek.parse_known_args(list(argv))
-    set_threads(known.threads, known.dataset)
-    return int(train_main([*rest, *(["--dataset", known.dataset] if known.dataset else [])]) or 0)
+    peek.add_argument("--threads", default=None)
+    known, _ = peek.parse_known_args(list(argv))
+    if known.threads is None:
+        set_threads(None, known.dataset)
+    return int(train_main(list(argv)) or 0)  # its parser checks and applies a given --threads
 
 
 def build_unlearn_parser() -> argparse.ArgumentParser:
+    from masimu_env.argtypes import open_fraction, positive_int
     from unlearning.experiment import DEFAULT_METHODS
 
     p = argparse.ArgumentParser(
@@ -50,29 +54,37 @@ def build_unlearn_parser() -> argparse.ArgumentParser:
                     "print the comparison table and write report.json, report.md and PNG plots to --out.")
     p.add_argument("--dataset", default="digits", help="dataset name (default: the embedded 'digits')")
     p.add_argument("--root", default=None, help="dataset folder (default $MASIMU_DATA/<dataset>)")
-    p.add_argument("--image-size", type=int, default=None, help="resize images to this side (JPEG datasets)")
+    p.add_argument("--image-size", type=positive_int, default=None,
+                   help="resize images to this side (default: native; HAM10000 64)")
     p.add_argument("--download", action="store_true",
                    help="fetch missing MNIST / CIFAR-10 files into --root with torchvision's downloaders")
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
                    help=f"registered methods (default: {' '.join(DEFAULT_METHODS)}; "
                         "see `python -c 'import unlearning; print(unlearning.available())'`)")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds (0..K-1); the table shows mean ± std")
-    p.add_argument("--out", default="runs/unlearn", help="output folder")
-    p.add_argument("--forget-fraction", type=float, default=None,
+    p.add_argument("--seeds", type=positive_int, default=1,
+                   help="number of seeds, run as 0..K-1 (default 1); the table shows mean ± std")
+    p.add_argument("--out", default="runs/unlearn",
+                   help="output folder (default runs/unlearn); a rerun reuses its originals and finished "
+                        "checkpoints and replaces its report")
+    p.add_argument("--forget-fraction", type=open_fraction, default=None,
                    help="share of the training images to forget (random mode) or of the classes to draw (class "
                         "mode without --forget-classes); default 0.1")
-    p.add_argument("--forget-mode", choices=("random", "class"), default="random")
+    p.add_argument("--forget-mode", choices=("random", "class"), default=None,
+                   help="random: a random share of the images (default); class: whole classes (the default when "
+                        "--forget-classes is given)")
     p.add_argument("--forget-classes", nargs="*", default=None,
-                   help="class names, or label indices where no class has that name (with --forget-mode class)")
-    p.add_argument("--cnn-epochs", type=int, default=None, help="epochs of the original standard classifier")
-    p.add_argument("--ma-epochs", type=int, default=None,
-                   help=f"epochs of the original multi-agent models (default: {MA_EPOCHS_DEFAULT} on digits, where "
-                        "MASMU passes 95%% test accuracy; run_experiment's default elsewhere)")
+                   help="class names, or label indices where no class has that name (implies --forget-mode class)")
+    p.add_argument("--cnn-epochs", type=positive_int, default=None,
+                   help="epochs of the original standard classifier, and of Retrain, which trains the same way "
+                        "(default 25)")
+    p.add_argument("--ma-epochs", type=positive_int, default=None,
+                   help=f"epochs of the original multi-agent models, and of ma_retrain (default: {MA_EPOCHS_DEFAULT} "
+                        "on digits, where MASMU passes 95%% test accuracy; 10 elsewhere)")
     p.add_argument("--original", action="append", default=[], metavar="KIND=PATH",
                    help="use a trained original instead of training one; KIND is cnn, ma_gru or ma_lstm "
                         "(PATH: a state dict for cnn, an MAReinforce checkpoint otherwise); repeatable")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu (default), cuda, cuda:1")
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch CPU threads (default: 1 for the small-image datasets, whose tiny networks run "
                         "faster single-threaded; torch's default otherwise)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -99,9 +111,13 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
     from masimu_env.config import check_device
     from unlearning.experiment import run_experiment
 
-    args = build_unlearn_parser().parse_args(list(argv))
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1; got {args.seeds}.")
+    parser = build_unlearn_parser()
+    args = parser.parse_args(list(argv))
+    check_out_dir(args.out, parser)
+    if args.forget_mode is None:
+        args.forget_mode = "class" if args.forget_classes else "random"
+    elif args.forget_mode == "random" and args.forget_classes:
+        parser.error("--forget-classes names whole classes to forget, which --forget-mode random does not; drop one.")
     set_threads(args.threads, args.dataset)
     originals = {}
     for item in args.original:
@@ -142,9 +158,25 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
                             progress=not args.no_progress, **extra)
     print()
     print(report.to_markdown())
-    print(f"\nReport written to {args.out}/ (report.json, report.md, curves.png, time.png); "
+    print(f"\nReport written to {Path(args.out).resolve()}/ (report.json, report.md, curves.png, time.png); "
           f"whole run {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def check_out_dir(out: str, parser: argparse.ArgumentParser) -> None:
+    """A usage error naming --out unless it is a folder that exists or can be made (made here, so no training
+    starts for a run that could not write its results)."""
+    if not out:
+        parser.error("--out is empty; name the output folder, e.g. --out runs/unlearn.")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        parser.error(f"--out {out} is a file; name a folder.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        parser.error(f"--out {out} cannot be created: {err.strerror or err}.")
+    if not os.access(path, os.W_OK | os.X_OK):
+        parser.error(f"--out {out} is not writable.")
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -189,6 +221,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from masimu_env.argtypes import non_negative_int, positive_int
+
     parser = argparse.ArgumentParser(prog="masimu", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,21 +232,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("train", help="train the MA-REINFORCE classifier (see `masimu train --help`)", add_help=False)
     sub.add_parser("unlearn", help="run and compare unlearning methods (see `masimu unlearn --help`)", add_help=False)
     p = sub.add_parser("render", help="write an episode GIF of a random or trained policy")
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--root", default=None)
-    p.add_argument("--split", default="test")
+    p.add_argument("--dataset", default="digits", help="dataset name (default: the embedded 'digits')")
+    p.add_argument("--root", default=None, help="dataset folder (default $MASIMU_DATA/<dataset>)")
+    p.add_argument("--split", default="test", help="train, test (default) or all")
     p.add_argument("--download", action="store_true",
                    help="fetch missing MNIST / CIFAR-10 files into --root with torchvision's downloaders")
-    p.add_argument("--image-size", type=int, default=None,
+    p.add_argument("--image-size", type=positive_int, default=None,
                    help="resize the images to this side (as the checkpoint's model was trained; default: native, "
                         "HAM10000 64)")
     p.add_argument("--checkpoint", default=None,
                    help="MAReinforce checkpoint (e.g. from `masimu train`); a random policy when omitted")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0, help="picks the image and the start corners (default 0)")
     p.add_argument("--device", default=None,
                    help="torch device of the env (and of the checkpoint's networks; default: the one it was saved with)")
-    p.add_argument("--out", default="episode.gif")
+    p.add_argument("--out", default="episode.gif", help="the GIF to write (default episode.gif)")
     return parser
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """Warnings as one line each, like errors (``--debug`` keeps Python's form with the source line)."""
+    print(f"masimu: warning: {message}", file=file if file is not None else sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -220,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("MASIMU_DEBUG", "").lower() not in ("", "0", "false", "no")
     argv_wo_debug = [a for a in argv if a != "--debug"]
+    shown_as = warnings.showwarning
+    if not debug:
+        warnings.showwarning = _one_line_warning
     try:
         if argv_wo_debug and argv_wo_debug[0] in ("train", "unlearn"):
             runner = _cmd_train if argv_wo_debug[0] == "train" else _cmd_unlearn
@@ -238,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"masimu: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = shown_as  # main() called from Python leaves the caller's warning display as it was
 
 
 if __name__ == "__main__":

@@ -125,13 +125,35 @@ class Report:
                   "(Jia et al. 2023). Avg gap: mean |UA, RA, TA, MIA-eff. - Retrain's| for the same model kind "
                   "and seed (n/a without that Retrain run). Time: unlearning wall time incl. LIME/mask setup; "
                   f"x Retrain divides by: {', '.join(refs) if refs else 'n/a'}."]
+        recipes = self._recipes()
+        if recipes:
+            lines += ["", "Methods as run (seed " + str(self.seeds[0]) + "): " + "; ".join(recipes) + "."]
         if self.originals:
             lines += ["", "Originals: " + "; ".join(
                 (f"{name} trained {info['epochs']} epochs in {info['train_time_s']:.1f} s"
+                 + (" (by an earlier run)" if info.get("reused") else "")
                  if info.get("train_time_s") is not None and math.isfinite(info["train_time_s"])
                  else f"{name} loaded from {info['path']}") + f", test acc {info['test_accuracy']:.3f}"
                 for name, info in sorted(self.originals.items()))]
         return "\n".join(lines)
+
+    def _recipes(self) -> list[str]:
+        """'mu: 3 epochs, sgd lr 0.1, batch 64' per method, from the first seed's record (what the method read)."""
+        out = []
+        for method in self.methods:
+            run = next((r for r in self.runs if r.method == method and r.seed == self.seeds[0]), None)
+            if run is None:
+                continue
+            config = run.record.get("config", {})
+            parts = [f"{run.record.get('epochs', 0)} epochs"]
+            if "lr" in config:
+                parts.append(f"{config.get('optimizer', 'sgd')} lr {config['lr']:g}")
+            if "batch_size" in config:
+                parts.append(f"batch {config['batch_size']}")
+            if run.record.get("resumed_from_epoch"):
+                parts.append(f"resumed at epoch {run.record['resumed_from_epoch']}")
+            out.append(f"{method}: " + ", ".join(parts))
+        return out
 
     def _size_text(self, part: str) -> str:
         """The size of ``part`` ('retain' or 'forget'), or its range over the seeds when they differ."""
@@ -179,15 +201,21 @@ def plot_curves(report: Report, path: Path) -> None:
 
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
     seed = report.seeds[0]
-    for run in report.runs:
+    # methods that share a model often trace the same curve for a while (MU and IMU when I_w is small): a line style
+    # and marker per method keep the one drawn last from hiding the other
+    styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "x")]
+    for number, run in enumerate(r for r in report.runs if r.seed == seed):
         history = run.record.get("history") or []
-        if run.seed != seed or not history:
+        if not history:
             continue
+        line, marker = styles[number % len(styles)]
+        style = dict(linestyle=line, marker=marker, markersize=4, fillstyle="none", label=run.method)
         epochs = [h["epoch"] for h in history]
-        ax_acc.plot(epochs, [h["forget_accuracy"] for h in history], marker="o", label=run.method)
-        ax_loss.plot(epochs, [h["train_loss"] for h in history], marker="o", label=run.method)
-    ax_acc.set(xlabel="epoch", ylabel="forget-set accuracy", title=f"{report.dataset}: accuracy per epoch")
-    ax_loss.set(xlabel="epoch", ylabel="training loss (method's objective)", title="loss per epoch")
+        ax_acc.plot(epochs, [h["forget_accuracy"] for h in history], **style)
+        ax_loss.plot(epochs, [h["train_loss"] for h in history], **style)
+    which = f"seed {seed}" + (f" of {len(report.seeds)}" if len(report.seeds) > 1 else "")
+    ax_acc.set(xlabel="epoch", ylabel="forget-set accuracy", title=f"{report.dataset}: accuracy per epoch ({which})")
+    ax_loss.set(xlabel="epoch", ylabel="training loss (each method's own objective)", title=f"loss per epoch ({which})")
     ax_loss.set_yscale("symlog", linthresh=1e-2)
     for ax in (ax_acc, ax_loss):
         ax.grid(alpha=0.3)
@@ -254,7 +282,8 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
     of originals, and a changed default (not only a changed override) trains a new original.
 
     Returns:
-        (model, info) with info's ``epochs``, ``train_time_s``, ``test_accuracy`` and ``path``.
+        (model, info) with info's ``epochs``, ``train_time_s``, ``test_accuracy``, ``path``, ``reused`` (whether it
+        came from ``out``) and, for the learners, ``agent_config`` (the resolved AgentConfig).
     """
     tag = f"{kind}-{arch}" if kind == "cnn" and arch != "auto" else kind
     if kind != "cnn":  # another learner configuration is another original
@@ -270,7 +299,7 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
         if info.get("test_fingerprint") != test.fingerprint():  # the info's test accuracy is for another test set
             info = dict(info, test_accuracy=_test_accuracy(model, test, device), test_fingerprint=test.fingerprint())
             write_text_atomically(info_path, json.dumps(info))
-        return model, info
+        return model, dict(info, reused=True)
     if kind == "cnn":
         start = time.perf_counter()
         model = train_cnn(train, epochs, seed, device, progress=progress, arch=arch)
@@ -281,13 +310,15 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
 
         model = MAReinforce(config, train.num_classes, train.image_shape)
         start = time.perf_counter()
-        model.fit(train, epochs=epochs, progress=False)
+        model.fit(train, epochs=epochs, progress=progress)
         seconds = time.perf_counter() - start
         model.save(path)
     info = {"epochs": epochs, "train_time_s": seconds, "test_accuracy": _test_accuracy(model, test, device),
             "path": str(path), "test_fingerprint": test.fingerprint()}
+    if kind != "cnn":
+        info["agent_config"] = model.config.to_dict()
     write_text_atomically(info_path, json.dumps(info))
-    return model, info
+    return model, dict(info, reused=False)
 
 
 def _agent_config(config_class: Any, train: ImageDataset, seed: int, epochs: int, device: str,
@@ -358,8 +389,11 @@ def _load_given(kind: str, path: Path, train: ImageDataset, test: ImageDataset, 
                              f"{model.n_classes} classes; this data has {tuple(train.image_shape)} and "
                              f"{train.num_classes}.")
         epochs = int(model.epochs_done)
-    return model, {"epochs": epochs, "train_time_s": float("nan"), "test_accuracy": _test_accuracy(model, test, device),
-                   "path": str(path)}
+    info = {"epochs": epochs, "train_time_s": float("nan"), "test_accuracy": _test_accuracy(model, test, device),
+            "path": str(path), "given": True}
+    if kind != "cnn":
+        info["agent_config"] = model.config.to_dict()
+    return model, info
 
 
 def _kind_of(method: str) -> str:
@@ -479,17 +513,31 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
     unused = sorted(set(given) - {_kind_of(m) for m in methods})
     if unused:
         raise ValueError(f"originals given for {unused}, which none of the methods {list(methods)} uses.")
+    # every seed's split before anything trains: a forget set too small to attack fails now, not after training
+    splits = {}
+    for seed in seeds:
+        split = datasets_module.retain_forget_split(train, forget_fraction=forget_fraction, mode=forget_mode,
+                                                    forget_classes=forget_classes, seed=seed)
+        if len(split.forget) < MIN_FORGET:
+            raise ValueError(f"seed {seed}'s forget set holds {len(split.forget)} image(s) of the {len(train)} "
+                             f"training images, but the membership-inference attack (cross-validated over forget "
+                             f"and test images) needs at least {MIN_FORGET}; raise forget_fraction (now "
+                             f"{forget_fraction}; --forget-fraction on the command line) or forget more classes.")
+        splits[seed] = split
     # the given originals serve every seed: loaded and checked once, before anything trains
     loaded = {kind: _load_given(kind, path, train, test, arch, device) for kind, path in given.items()}
     out = Path(out_dir)
     (out / "originals").mkdir(parents=True, exist_ok=True)
+    if write and (out / "report.json").exists():
+        warnings.warn(f"'{out}' already holds a report ({_describe_report(out / 'report.json')}); this run replaces "
+                      "report.json, report.md and the plots when it ends. Originals and finished checkpoints there "
+                      "that match are reused (each is named below as it is).", UserWarning, stacklevel=2)
     base = dict(settings or {})
     report: Report | None = None
     per_seed_sizes: dict[int, dict[str, int]] = {}
     bar = tqdm(total=len(seeds) * len(methods), desc=f"unlearning {name}", disable=not progress)
     for seed in seeds:
-        split = datasets_module.retain_forget_split(train, forget_fraction=forget_fraction, mode=forget_mode,
-                                                    forget_classes=forget_classes, seed=seed)
+        split = splits[seed]
         data = UnlearningData.from_split(train, split, test)
         per_seed_sizes[int(seed)] = {"retain": len(data.retain), "forget": len(data.forget)}
         if report is None:
@@ -500,7 +548,8 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
                                       "cnn_epochs": cnn_epochs, "ma_epochs": ma_epochs,
                                       "forget_fraction": forget_fraction, "forget_mode": forget_mode,
                                       "forget_classes": None if forget_classes is None else list(forget_classes),
-                                      "agent_overrides": dict(agent_overrides or {}), "arch": arch})
+                                      "agent_overrides": dict(agent_overrides or {}), "arch": arch,
+                                      "environment": run_environment(device)})
         originals: dict[str, tuple[Any, dict[str, Any], np.ndarray]] = {}
         for kind in sorted({_kind_of(m) for m in methods}):
             epochs = cnn_epochs if kind == "cnn" else ma_epochs
@@ -509,7 +558,9 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
                 model, info = loaded[kind]
             else:
                 model, info = original_model(kind, train, test, seed, epochs, out / "originals", device,
-                                              progress=False, agent_overrides=agent_overrides or {}, arch=arch)
+                                              progress=progress, agent_overrides=agent_overrides or {}, arch=arch)
+                if info["reused"]:
+                    bar.write(f"seed {seed}: original {kind} reused from {info['path']} (trained by an earlier run)")
             originals[kind] = (model, info, predict_proba(model, test, None, device=device))
             report.originals[f"{kind}/seed{seed}"] = info
         seed_runs: list[tuple[MethodRun, Evaluation]] = []
@@ -520,10 +571,15 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
             # the shared settings this method uses (IMU's lime_* are not MU's), then its own
             used = settings_read_by([method])
             config = dict({k: v for k, v in base.items() if k in used}, **(method_settings or {}).get(method, {}))
-            config.update(seed=seed, device=device, checkpoint_dir=str(out / "checkpoints" / f"seed{seed}"))
+            config.update(seed=seed, device=device, checkpoint_dir=str(out / "checkpoints" / f"seed{seed}"),
+                          progress=progress)
             if kind == "cnn" and method == "retrain":
                 config.setdefault("retrain_epochs", cnn_epochs)
             result = get_method(method)(original, data, UnlearningConfig.from_settings(**config))
+            resumed, total = result.record.resumed_from_epoch, result.record.epochs
+            if resumed:
+                bar.write(f"seed {seed}: {method} resumed from its checkpoint at epoch {resumed} of {total}"
+                          + (" (finished earlier: its time is the earlier run's)" if resumed >= total else ""))
             evaluation = evaluate(result.model, original, train, split, test, seed=seed, device=device,
                                   original_test_probs=original_test_probs)
             evaluation.time_s = result.record.wall_time_s
@@ -540,6 +596,34 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
     if write:
         report.save(out)
     return report
+
+
+MIN_FORGET = 2
+"""The smallest forget set ``run_experiment`` accepts: the MIA cross-validates over forget and test images."""
+
+
+def run_environment(device: str) -> dict[str, Any]:
+    """What a report's numbers depend on beyond its settings: versions, threads, device, command line."""
+    import platform
+    import sys
+    from importlib import metadata
+
+    try:
+        version = metadata.version("masimu")
+    except metadata.PackageNotFoundError:
+        version = "not installed"
+    return {"masimu": version, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "platform": platform.platform(), "torch_threads":
+            torch.get_num_threads(), "device": device, "command": " ".join(sys.argv)}
+
+
+def _describe_report(path: Path) -> str:
+    """'methods ..., seeds ...' of a saved report, or why it cannot be read."""
+    try:
+        saved = json.loads(path.read_text())
+        return f"methods {' '.join(saved['methods'])}; seeds {saved['seeds']}"
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"unreadable: {type(err).__name__}"
 
 
 def _fill_relative(seed_runs: list[tuple[MethodRun, Evaluation]], originals: dict[str, Any],
@@ -563,5 +647,6 @@ def _fill_relative(seed_runs: list[tuple[MethodRun, Evaluation]], originals: dic
             estimate = info["train_time_s"] * share
             if math.isfinite(estimate) and estimate > 0:
                 evaluation.time_ratio = evaluation.time_s / estimate
-            run.time_reference = (f"{_kind_of(run.method)} original's training time x retain share "
-                                  "(est., no Retrain run of this model kind)")
+                run.time_reference = (f"{_kind_of(run.method)} original's training time x retain share "
+                                      "(est., no Retrain run of this model kind)")
+            # else: a given original has no training time and there is no Retrain: no ratio, no reference

@@ -453,3 +453,23 @@ def test_atomic_writes_from_threads_and_plots_without_a_suffix(tmp_path):
     history = [{"epoch": 1, "train_accuracy": 0.5, "train_reward": -0.5, "log_prob": -3.0}]
     plot_history(history, tmp_path / "curves")  # the temp name's '.tmp' suffix made matplotlib guess format 'tmp'
     assert (tmp_path / "curves").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_atomic_writes_keep_the_permissions_a_plain_write_gives(tmp_path):
+    """mkstemp's temp file is owner-only (0o600) and os.replace kept that, so every report, plot and original was
+    private to its owner while a plain open() gives 0o666 less the umask."""
+    import os
+    import stat
+
+    from masimu_env.serialization import write_text_atomically
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    fresh = tmp_path / "report.json"
+    write_text_atomically(fresh, "{}")
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
+    assert stat.S_IMODE(fresh.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~mask
+    os.chmod(fresh, 0o640)  # a replaced file keeps the mode its owner gave it
+    write_text_atomically(fresh, "[]")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640 and fresh.read_text() == "[]"

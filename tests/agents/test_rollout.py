@@ -77,6 +77,9 @@ def test_log_prob_is_sum_of_agent_step_log_probs(tiny_config):
     torch.testing.assert_close(out["log_prob"], expected)
     # a policy that is near-uniform at init gives log p_tau close to T * N * ln(1/4), and strictly below 0
     assert bool((out["log_prob"] < 0).all())
+    uniform = cfg.n_steps * cfg.n_agents * math.log(0.25)
+    torch.testing.assert_close(out["log_prob"], torch.full_like(out["log_prob"], uniform), atol=0.15 * abs(uniform),
+                               rtol=0)
 
 
 def test_log_prob_stays_finite_when_the_product_would_underflow(tiny_config):
@@ -142,6 +145,28 @@ def test_reinforce_loss_terms(tiny_config):
     torch.testing.assert_close(raw, reward.detach())
     with pytest.raises(ValueError, match="baseline"):
         advantage(reward, "critic", False)
+
+
+def test_reinforce_loss_entropy_and_cross_entropy_terms_by_hand(tiny_config):
+    """The loss is minus the objective log p * adv + r + entropy_coef * H - ce_weight * CE(p_bar): every earlier loss
+    test ran with entropy_coef=0 and no ce_weight, so a flipped sign in either term went unnoticed."""
+    cfg = tiny_config(entropy_coef=0.1, ce_weight=0.5, baseline="none", normalize_advantage=False)
+    reward = torch.tensor([-1.0, -0.5])
+    log_prob = torch.tensor([-5.0, -4.0], requires_grad=True)
+    entropy = torch.tensor([2.0, 3.0], requires_grad=True)
+    probs = torch.tensor([[[0.7, 0.2, 0.1], [0.5, 0.3, 0.2]], [[0.1, 0.1, 0.8], [0.3, 0.3, 0.4]]], requires_grad=True)
+    labels = torch.tensor([0, 2])
+    loss, _ = reinforce_loss(dict(reward=reward, log_prob=log_prob, entropy=entropy, probs=probs), labels, cfg)
+    p_bar_true = torch.tensor([(0.7 + 0.5) / 2, (0.8 + 0.4) / 2])
+    objective = ((log_prob.detach() * reward).mean() + reward.mean() + 0.1 * entropy.detach().mean()
+                 - 0.5 * (-p_bar_true.log()).mean())
+    torch.testing.assert_close(loss.detach(), -objective)
+    loss.backward()
+    torch.testing.assert_close(entropy.grad, torch.full((2,), -0.1 / 2))  # more entropy lowers the loss
+    # d loss / d p_i[label] = -ce_weight * (1 / B) * (1 / N) / p_bar[label] < 0: a likelier true class lowers it
+    expected = -0.5 / 2 / 2 / p_bar_true
+    torch.testing.assert_close(probs.grad[torch.arange(2), 0, labels], expected)
+    torch.testing.assert_close(probs.grad[torch.arange(2), 1, labels], expected)
 
 
 def test_greedy_baseline_is_the_greedy_rollouts_reward(tiny_config):

@@ -314,7 +314,12 @@ def test_accepts_library_action_types(digits):
     actions = {"agent_0": env.action_space("agent_0").sample(),
                "agent_1": {"move": torch.tensor(2), "message": torch.zeros(8), "prediction": torch.zeros(10)},
                "agent_2": {"move": np.int32(3), "message": [0.0] * 8, "prediction": [1] * 10}}
-    env.step(actions)
+    before = env._state.corners[0].clone()
+    _, _, _, _, infos = env.step(actions)
+    # each move read as the number it is (2: left, 3: right: the column changes by -1, +1), not as 0 or a mask
+    for index, (agent, step) in enumerate((("agent_1", [0, -1]), ("agent_2", [0, 1])), start=1):
+        expected = before[index] if infos[agent]["blocked"] else before[index] + torch.tensor(step)
+        assert torch.equal(env._state.corners[0, index], expected), agent
 
 
 @pytest.mark.realdata
@@ -367,8 +372,9 @@ def test_a_refused_reset_leaves_the_next_episode_unchanged(digits):
     one an identical env plays."""
     twin, env = masimu_env.parallel_env(digits, seed=5), masimu_env.parallel_env(digits, seed=5)
     twin.reset(), env.reset()
-    for bad in ({"options": {"image_index": -1}}, {"seed": 99, "options": [1]}, {"seed": -3}):
-        with pytest.raises(ValueError):
+    for bad, match in (({"options": {"image_index": -1}}, "image_index"), ({"seed": 99, "options": [1]}, "options"),
+                       ({"seed": -3}, "seed")):
+        with pytest.raises(ValueError, match=match):
             env.reset(**bad)
     for _ in range(2):
         _, twin_infos = twin.reset()

@@ -61,6 +61,21 @@ def test_unlearn_tiny_run_prints_table_and_writes_report(tmp_path: Path) -> None
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert report["methods"] == ["retrain", "mu"]
     assert (tmp_path / "rep" / "curves.png").exists() and (tmp_path / "rep" / "time.png").exists()
+    # what produced it: versions, threads (every time depends on them), the command, each method's recipe as read
+    environment = report["settings"]["environment"]
+    assert environment["torch_threads"] == 1 and "--cnn-epochs 1" in environment["command"]
+    mu_config = next(r for r in report["runs"] if r["method"] == "mu")["record"]["config"]
+    assert mu_config["lr"] == 0.1 and "lime_backend" not in mu_config and "salun_threshold" not in mu_config
+    assert "Methods as run (seed 0): retrain: 1 epochs, sgd lr 0.05, batch 64; mu: 3 epochs, sgd lr 0.1" in proc.stdout
+    assert report["originals"]["cnn/seed0"]["reused"] is False
+
+    # a rerun into the same --out says what it reuses and that it replaces the report (it used to do both silently)
+    again = run_cli("unlearn", "--methods", "mu", "--cnn-epochs", "1", "--no-progress", "--out", "rep", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "masimu: warning: 'rep' already holds a report (methods retrain mu; seeds [0])" in again.stderr
+    assert "seed 0: original cnn reused from" in again.stdout
+    assert "seed 0: mu resumed from its checkpoint at epoch 3 of 3 (finished earlier" in again.stdout
+    assert "Originals: cnn/seed0 trained 1 epochs in" in again.stdout and "(by an earlier run)" in again.stdout
 
 
 def test_render_writes_a_gif(tmp_path: Path) -> None:
@@ -119,9 +134,25 @@ def test_unlearn_flag_mistakes_are_one_line_before_any_training(tmp_path: Path,
                           "--forget-fraction and --forget-classes exclude each other"),
                          (["--methods", "retrain", "retrain"], "names a method twice"),
                          (["--device", "bogus"], "--device 'bogus' is not a torch device"),
-                         (["--device", "meta"], "use cpu or cuda")):
+                         (["--device", "meta"], "use cpu or cuda"),
+                         # a one-image forget set used to fail in the MIA after every original and method trained
+                         (["--forget-fraction", "0.001"], "seed 0's forget set holds 1 image(s) of the 1527")):
         assert main([*base, *flags]) == 1
         assert match in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    for flags, match in ((["--out", ""], "--out is empty"),
+                         (["--out", str(tmp_path / "a_file")], "is a file; name a folder"),
+                         (["--out", str(tmp_path / "a_file" / "below")], "cannot be created"),
+                         (["--forget-fraction", "0"], r"argument --forget-fraction: expected a number in \(0, 1\)"),
+                         (["--cnn-epochs", "0"], "argument --cnn-epochs: expected an integer >= 1"),
+                         (["--image-size", "-5"], "argument --image-size: expected an integer >= 1"),
+                         (["--forget-mode", "random", "--forget-classes", "3"], "--forget-mode random does not")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["unlearn", "--no-progress", *flags])
+        assert exit_info.value.code == 2 and re.search(match, capsys.readouterr().err), flags
+    with pytest.raises(SystemExit):
+        main(["render", "--seed", "-1"])
+    assert "argument --seed: expected an integer >= 0" in capsys.readouterr().err
     assert not any((tmp_path / "u").glob("originals/*.pt"))
     assert main(["render", "--out", str(tmp_path / "episode.png")]) == 1
     assert "give the file a .gif name" in capsys.readouterr().err
@@ -219,3 +250,26 @@ def test_render_takes_a_device_for_a_checkpoint_saved_elsewhere(tmp_path: Path, 
     assert "pass --device cpu" in capsys.readouterr().err
     assert main(["render", "--checkpoint", str(out / "checkpoint.pt"), "--device", "cpu", "--out", str(gif)]) == 0
     assert gif.is_file()
+
+
+def test_forget_classes_imply_class_mode_and_threads_reach_train(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """--forget-classes 3 alone used to fail with "forget_classes is only used with mode='class'", naming no flag;
+    `masimu train --help` did not list the --threads it accepts."""
+    import unlearning.experiment
+
+    seen: dict[str, object] = {}
+
+    def fake_run_experiment(dataset, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(unlearning.experiment, "run_experiment", fake_run_experiment)
+    assert main(["unlearn", "--forget-classes", "3", "--no-progress", "--out", str(tmp_path / "u")]) == 1
+    assert seen["forget_mode"] == "class" and seen["forget_classes"] == ["3"]
+    assert main(["unlearn", "--no-progress", "--out", str(tmp_path / "u")]) == 1
+    assert seen["forget_mode"] == "random"
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--threads THREADS" in capsys.readouterr().out

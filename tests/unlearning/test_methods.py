@@ -326,7 +326,11 @@ def test_multi_agent_methods_refuse_settings_they_cannot_use(digits_small, tiny_
     with pytest.raises(ValueError, match=r"'ma_retrain' does not use lr"):
         unlearning.unlearn("ma_retrain", tiny_gru, train, split, **{**tiny("ma_retrain"), "lr": 0.5})
     _, record = unlearning.unlearn("ma_retrain", tiny_gru, train, split, **tiny("ma_retrain"))
-    assert record.config["lr"] is None and record.config["optimizer"] is None  # not the CNN recipe's 0.05 / sgd
+    # the record holds what the method read: not the CNN recipe's 0.05 / sgd, nor a field it never looked at
+    assert "lr" not in record.config and "optimizer" not in record.config and "lime_backend" not in record.config
+    from unlearning.methods.common import COMMON_SETTINGS
+
+    assert set(record.config) == COMMON_SETTINGS | unlearning.get_method("ma_retrain").settings_used(True)
 
 
 def test_salun_mask_frees_exactly_the_threshold_share(digits_small, trained_cnn):
@@ -415,3 +419,71 @@ def test_predict_proba_and_config_refuse_what_they_used_to_misread(digits_small,
                         ("l1_gamma", "x")):
         with pytest.raises(ValueError, match=f"UnlearningConfig.{name} must be a number; got {value!r}"):
             UnlearningConfig(**{name: value})
+
+
+@pytest.mark.parametrize("plain, interpretable, model_fixture", [("mu", "imu", "trained_cnn"),
+                                                                 ("masmu", "masimu", "tiny_gru")])
+def test_interpretable_methods_scale_every_step_by_one_minus_iw(plain, interpretable, model_fixture, request,
+                                                                digits_small, monkeypatch):
+    """The methods themselves, not the helper: with I_w pinned to 0 IMU/MASIMU take exactly MU's/MASMU's steps, and
+    with I_w pinned to 1 every gradient is zeroed, so (plain SGD, no weight decay) the weights stay where they were.
+    Before, removing the scale_gradients call from either method left every test passing."""
+    from unlearning.interpretable import InterpretableWeights
+    from unlearning.models import is_multi_agent
+
+    model = request.getfixturevalue(model_fixture)
+    train, _, split = digits_small
+    settings = {**tiny(plain), "epochs": 1}
+    if not is_multi_agent(model):
+        settings.update(momentum=0.0, weight_decay=0.0)
+    else:  # the learner's own SGD (momentum 0.9 from a zero buffer): zero gradients move nothing without decay
+        assert model.config.weight_decay == 0.0
+
+    def weights_of(method: str, i_w: float | None) -> list[torch.Tensor]:
+        if i_w is not None:
+            monkeypatch.setattr(InterpretableWeights, "weight", lambda self, batch: i_w)
+        extra = {k: v for k, v in tiny(interpretable).items() if k.startswith("lime_")} if i_w is not None else {}
+        unlearned, record = unlearning.unlearn(method, model, train, split, **settings, **extra)
+        if i_w is not None:
+            assert [h["interpretable_weight"] for h in record.to_dict()["history"]] == [i_w]
+        net = unlearned.net if is_multi_agent(unlearned) else unlearned
+        return [p.detach().clone() for p in net.parameters()]
+
+    original = [p.detach().clone() for p in (model.net if is_multi_agent(model) else model).parameters()]
+    stepped = weights_of(plain, None)
+    assert any(not torch.equal(a, b) for a, b in zip(stepped, original))
+    for a, b in zip(weights_of(interpretable, 0.0), stepped):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for a, b in zip(weights_of(interpretable, 1.0), original):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_per_class_iw_is_the_mean_rsim_of_its_own_class():
+    """spread_by_class gives each retain image the mean rsim of the explained images of its class (paper §3's
+    per-label averaging, the default path): class 0 here is (1 + 1/sqrt 2) / 2, class 1 is 0.6, not the all-class
+    mean 0.769."""
+    from unlearning.interpretable import InterpretableWeights
+
+    labels = np.array([0, 0, 1, 1, 0, 1])
+    weights = InterpretableWeights(np.array([0, 1, 2]), np.array([[1.0, 0.0], [1.0, 1.0], [0.6, 0.8]]),
+                                   np.array([[1.0, 0.0]]))
+    np.testing.assert_allclose(weights.row_sims, [1.0, 1 / np.sqrt(2), 0.6])
+    weights.spread_by_class(np.array([0, 1, 2, 3, 4]), labels)
+    class_0, class_1 = (1 + 1 / np.sqrt(2)) / 2, 0.6
+    assert weights.weight([3]) == pytest.approx(class_1) and weights.weight([4]) == pytest.approx(class_0)
+    assert weights.weight([0, 2, 3]) == pytest.approx((class_0 + 2 * class_1) / 3)
+
+
+def test_gradient_ascent_raises_the_forget_loss(digits_small, trained_cnn):
+    """GA ascends the forget set's cross-entropy (a dropped minus sign made it descend, and passed every test)."""
+    from unlearning.models import predict_proba
+
+    train, _, split = digits_small
+
+    def forget_loss(model) -> float:
+        probs = predict_proba(model, train, split.forget)
+        return float(-np.log(probs[np.arange(len(split.forget)), train.labels[split.forget]]).mean())
+
+    unlearned, _ = unlearning.unlearn("gradient_ascent", trained_cnn, train, split, epochs=1, lr=1e-2,
+                                      momentum=0.0, weight_decay=0.0, batch_size=64)
+    assert forget_loss(unlearned) > forget_loss(trained_cnn) + 0.02  # 0.204 -> 0.239; descending would lower it

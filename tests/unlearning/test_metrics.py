@@ -18,7 +18,7 @@ def test_completeness_hand_cases():
     assert completeness(a, a) == 1.0
     assert completeness(a, _onehot([0, 1, 2, 2])) == 0.75
     assert completeness(a, _onehot([1, 2, 0, 0])) == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"differ in shape: \(4, 3\) vs \(2, 3\)"):
         completeness(a, a[:2])
 
 
@@ -86,6 +86,81 @@ def test_evaluate_model_against_itself(digits_small, trained_cnn):
     assert metrics.unlearning_accuracy == pytest.approx(1 - metrics.forget_accuracy)
     assert 0 <= metrics.mia_efficacy <= 1
     assert gap_to_retrain(metrics, metrics) == 0.0
+
+
+class _LookupModel:
+    """A classifier whose logits for an image are a table row chosen by the image's first pixel (its index)."""
+
+    def __new__(cls, table):
+        import torch
+
+        class Lookup(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("table", torch.as_tensor(table, dtype=torch.float32))
+
+            def forward(self, images):  # predict_proba passes the datasets' uint8 images as they are
+                return self.table[images[:, 0, 0, 0].long()]
+
+        return Lookup().eval()
+
+
+def test_evaluate_against_hand_counts_with_two_different_models():
+    """Each metric read from the rows it names: a model compared with itself (the only case before) cannot tell
+    retain rows from forget rows, or the MIA-efficacy of the forget set from that of the retain set."""
+    from masimu_env.datasets import RetainForgetSplit, from_arrays
+    from unlearning.metrics.evaluate import evaluate
+
+    n_train, n_test = 40, 20
+    pixels = np.zeros((n_train + n_test, 1, 4, 4), dtype=np.uint8)
+    pixels[:, 0, 0, 0] = np.arange(n_train + n_test)  # image i's first pixel is i
+    labels = np.arange(n_train + n_test) % 2
+    train = from_arrays(pixels[:n_train], labels[:n_train], name="lookup-train")
+    test = from_arrays(pixels[n_train:], labels[n_train:], name="lookup-test")
+    forget, retain = np.arange(10), np.arange(10, n_train)
+    split = RetainForgetSplit(retain=retain, forget=forget, num_samples=n_train)
+
+    predicted = labels.copy()
+    predicted[[10, 11]] ^= 1                      # 28 / 30 retain rows right
+    predicted[forget[:7]] ^= 1                    # 3 / 10 forget rows right
+    predicted[n_train + np.arange(5)] ^= 1        # 15 / 20 test rows right
+    confidence = np.where(np.arange(n_train + n_test) < 10, 1.0, 3.0)  # the forget rows less sure
+    table = np.zeros((n_train + n_test, 2))
+    table[np.arange(n_train + n_test), predicted] = confidence
+    unlearned = _LookupModel(table)
+    original = _LookupModel(np.eye(2)[labels] * 3.0)  # right everywhere: agrees on 15 of the 20 test rows
+
+    got = evaluate(unlearned, original, train, split, test, seed=0)
+    probs = np.exp(table) / np.exp(table).sum(1, keepdims=True)
+    losses = -np.log(probs[np.arange(len(labels)), labels])
+    assert (got.retain_accuracy, got.forget_accuracy, got.test_accuracy) == (28 / 30, 3 / 10, 15 / 20)
+    assert got.train_accuracy == 31 / 40 and got.completeness == 15 / 20
+    assert got.retain_loss == pytest.approx(losses[retain].mean())
+    assert got.forget_loss == pytest.approx(losses[forget].mean())
+    assert got.test_loss == pytest.approx(losses[n_train:].mean())
+    test_rows = slice(n_train, None)
+    expected = mia_efficacy(probs[retain], labels[retain], probs[test_rows], labels[test_rows], probs[forget],
+                            labels[forget], seed=0)
+    swapped = mia_efficacy(probs[retain], labels[retain], probs[test_rows], labels[test_rows], probs[retain],
+                           labels[retain], seed=0)
+    assert got.mia_efficacy == pytest.approx(expected) and expected != pytest.approx(swapped)
+    assert got.mia == pytest.approx(loss_mia(losses[forget], losses[test_rows], seed=0).accuracy)
+
+
+def test_gap_to_retrain_is_the_mean_of_four_unequal_differences():
+    """UA, RA, TA and MIA-efficacy differ by 0.4, 0, 0.2 and 0.2: the mean is 0.2 (max would give 0.4; equal
+    differences, as in the runner's test, cannot tell them apart). The other fields do not count."""
+    from unlearning.metrics.evaluate import Evaluation
+
+    def evaluation(forget, retain, test, efficacy, other):
+        return Evaluation(retain_accuracy=retain, retain_loss=other, forget_accuracy=forget, forget_loss=other,
+                          test_accuracy=test, test_loss=other, train_accuracy=other, train_loss=other,
+                          completeness=other, mia=other, mia_chance=0.5, mia_balanced=other,
+                          mia_balanced_chance=0.5, mia_efficacy=efficacy)
+
+    method, retrain = evaluation(0.9, 0.95, 0.8, 0.3, 0.0), evaluation(0.5, 0.95, 0.6, 0.5, 1.0)
+    assert gap_to_retrain(method, retrain) == pytest.approx(0.2)
+    assert gap_to_retrain(retrain, method) == pytest.approx(0.2)
 
 
 def test_non_finite_settings_and_one_fold_are_refused():

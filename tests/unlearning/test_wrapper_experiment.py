@@ -94,7 +94,7 @@ def test_run_experiment_with_given_original(digits_small, trained_cnn, tmp_path)
     assert not list((tmp_path / "out" / "originals").glob("cnn_*.pt"))
     with pytest.raises(ValueError, match="originals keys"):
         run_experiment((train, test), methods=["mu"], out_dir=tmp_path, originals={"resnet": str(path)})
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"originals\['cnn'\]: no file at '.*no\.pt'"):
         run_experiment((train, test), methods=["mu"], out_dir=tmp_path, originals={"cnn": str(tmp_path / "no.pt")})
 
 
@@ -119,9 +119,15 @@ def test_each_model_kind_is_scored_against_its_own_retrain(digits_small):
     assert got["masmu"] == ("ma_retrain", 0.1, 0.1)
     assert got["malmu"] == ("ma_lstm_retrain", 0.1, 0.3)
     alone = [run("ma_retrain", 0.7, 20.0), run("malmu", 0.2, 4.0)]
-    info = {"train_time_s": float("nan")}
+    info = {"train_time_s": 80.0}
     _fill_relative(alone, {"ma_lstm": (None, info, None), "ma_gru": (None, info, None)}, data)
     assert np.isnan(alone[1][1].avg_gap) and "no Retrain run of this model kind" in alone[1][0].time_reference
+    share = len(data.retain) / len(data.train)
+    assert alone[1][1].time_ratio == pytest.approx(4.0 / (80.0 * share))
+    # a given original has no training time: no ratio, and no footnote claiming an estimate that was not made
+    given = [run("malmu", 0.2, 4.0)]
+    _fill_relative(given, {"ma_lstm": (None, {"train_time_s": float("nan")}, None)}, data)
+    assert np.isnan(given[0][1].time_ratio) and given[0][0].time_reference == ""
 
 
 def test_run_experiment_checks_every_setting_before_training(digits_small, tmp_path):

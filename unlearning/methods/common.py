@@ -65,6 +65,7 @@ class RunRecord:
     epochs: int
     history: list[EpochStats] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    """The UnlearningConfig fields the method read (resolved), not every field: what took effect."""
     resumed_from_epoch: int = 0
     notes: str = ""
 
@@ -359,8 +360,10 @@ def run_epochs(method: UnlearningMethod, model: Any, optimizer: Any, data: Unlea
                            "extra": {k: v.detach().cpu() for k, v in (extra_state or {}).items()}})
         if on_epoch_end is not None:
             on_epoch_end(epoch)
+    read = COMMON_SETTINGS | method.settings_used(method.model_kind == "ma")  # what took effect, not every field
     return RunRecord(method=method.name, model_kind=method.model_kind, wall_time_s=setup_time_s + elapsed,
-                     setup_time_s=setup_time_s, epochs=epochs, history=history, config=config.to_dict(),
+                     setup_time_s=setup_time_s, epochs=epochs, history=history,
+                     config={k: v for k, v in config.to_dict().items() if k in read},
                      resumed_from_epoch=start_epoch, notes=notes)
 
 

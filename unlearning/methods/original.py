@@ -6,7 +6,7 @@ from typing import Any
 
 from ..config import UnlearningConfig
 from ..data import UnlearningData
-from .common import RunRecord, UnlearningMethod, UnlearningResult, private_copy
+from .common import COMMON_SETTINGS, RunRecord, UnlearningMethod, UnlearningResult, private_copy
 
 
 class Original(UnlearningMethod):
@@ -22,4 +22,5 @@ class Original(UnlearningMethod):
 
     def run(self, model: Any, data: UnlearningData, config: UnlearningConfig, on_epoch_end: Any = None) -> UnlearningResult:
         return UnlearningResult(private_copy(model, config.device),
-                                RunRecord(self.name, self.model_kind, 0.0, 0.0, 0, [], config.to_dict()))
+                                RunRecord(self.name, self.model_kind, 0.0, 0.0, 0, [],
+                                          {k: v for k, v in config.to_dict().items() if k in COMMON_SETTINGS}))

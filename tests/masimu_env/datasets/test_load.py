@@ -199,7 +199,7 @@ def test_from_arrays_and_subset_still_work():
     assert ds.image_shape == (3, 5, 5) and ds.classes == ["0", "1", "2"]
     sub = ds.subset([4, 1])
     assert torch.equal(sub.get_batch([0, 1])[0], ds.get_batch([4, 1])[0])
-    assert isinstance(datasets.ImageDataset, type)
+    assert sub.labels.tolist() == [1, 1] and isinstance(sub, datasets.ImageDataset)
 
 
 
