@@ -273,3 +273,15 @@ def test_forget_classes_imply_class_mode_and_threads_reach_train(tmp_path: Path,
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "--threads THREADS" in capsys.readouterr().out
+
+
+def test_the_default_method_list_resolves_and_matches_the_readme() -> None:
+    """Every CLI test names --methods, so nothing ran the defaults' names through the registry."""
+    import unlearning
+    from unlearning.experiment import DEFAULT_METHODS
+
+    assert DEFAULT_METHODS == ("retrain", "mu", "imu", "ma_retrain", "masmu", "masimu")
+    for name in DEFAULT_METHODS:
+        assert unlearning.get_method(name).name == name
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "(default Retrain, MU, IMU, the multi-agent Retrain `ma_retrain`, MASMU, MASIMU)" in readme

@@ -76,6 +76,25 @@ def test_mia_efficacy_separates_member_like_from_test_like_forget_sets():
     assert mia_efficacy(*retain, *test, *member_like) < 0.1
 
 
+def test_entropy_feature_by_hand_and_in_mia_efficacy():
+    """The entropy variant of MIA-efficacy (and metrics.entropy) had no test: uniform rows have entropy ln K,
+    one-hot rows 0, and on entropy the SVC tells confident (member-like) forget sets from uncertain ones too."""
+    from unlearning.metrics.mia import entropy
+
+    np.testing.assert_allclose(entropy(np.full((2, 4), 0.25)), [np.log(4)] * 2)
+    np.testing.assert_allclose(entropy(np.eye(3)), [0.0] * 3, atol=1e-10)
+    np.testing.assert_allclose(entropy(np.array([[0.5, 0.5, 0.0]])), [np.log(2)])
+    rng = np.random.default_rng(0)
+    retain = _probs_with_confidence(rng.uniform(0.97, 1.0, 400))
+    test = _probs_with_confidence(rng.uniform(0.3, 0.7, 200))
+    test_like = _probs_with_confidence(rng.uniform(0.3, 0.7, 100))
+    member_like = _probs_with_confidence(rng.uniform(0.97, 1.0, 100))
+    assert mia_efficacy(*retain, *test, *test_like, feature="entropy") > 0.9
+    assert mia_efficacy(*retain, *test, *member_like, feature="entropy") < 0.1
+    with pytest.raises(ValueError, match="feature must be 'confidence' or 'entropy'; got 'loss'"):
+        mia_efficacy(*retain, *test, *member_like, feature="loss")
+
+
 def test_evaluate_model_against_itself(digits_small, trained_cnn):
     train, test, split = digits_small
     metrics = unlearning.evaluate(trained_cnn, trained_cnn, train, split, test)
