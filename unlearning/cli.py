@@ -113,7 +113,6 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
 
     parser = build_unlearn_parser()
     args = parser.parse_args(list(argv))
-    check_out_dir(args.out, parser)
     if args.forget_mode is None:
         args.forget_mode = "class" if args.forget_classes else "random"
     elif args.forget_mode == "random" and args.forget_classes:
@@ -150,6 +149,7 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
     if len(set(args.methods)) != len(args.methods):
         raise ValueError(f"--methods names a method twice: {' '.join(args.methods)}.")
     check_device(args.device, "--device")
+    check_out_dir(args.out, parser)  # last: a run refused for another flag leaves no folder behind
     started = time.perf_counter()
     report = run_experiment(args.dataset, methods=args.methods, seeds=range(args.seeds), out_dir=args.out,
                             root=args.root, image_size=args.image_size, download=args.download,

@@ -148,12 +148,13 @@ def test_unlearn_flag_mistakes_are_one_line_before_any_training(tmp_path: Path,
                          (["--image-size", "-5"], "argument --image-size: expected an integer >= 1"),
                          (["--forget-mode", "random", "--forget-classes", "3"], "--forget-mode random does not")):
         with pytest.raises(SystemExit) as exit_info:
-            main(["unlearn", "--no-progress", *flags])
+            main(["unlearn", "--no-progress", *(["--out", str(tmp_path / "v")] if "--out" not in flags else []),
+                  *flags])
         assert exit_info.value.code == 2 and re.search(match, capsys.readouterr().err), flags
     with pytest.raises(SystemExit):
         main(["render", "--seed", "-1"])
     assert "argument --seed: expected an integer >= 0" in capsys.readouterr().err
-    assert not any((tmp_path / "u").glob("originals/*.pt"))
+    assert not any((tmp_path / "u").glob("originals/*.pt")) and not (tmp_path / "v").exists()
     assert main(["render", "--out", str(tmp_path / "episode.png")]) == 1
     assert "give the file a .gif name" in capsys.readouterr().err
 
