@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from masimu_env.config import SimConfig, check_int, check_seed, defaults_for
+from masimu_env.config import SimConfig, check_int, check_seed, defaults_for, is_real
 
 BELIEFS = ("gru", "lstm")
 BASELINES = ("mean", "greedy", "loo", "none")
@@ -157,8 +157,10 @@ class AgentConfig:
                 raise ValueError(f"AgentConfig.{name} must be one of {allowed}; got {getattr(self, name)!r}.")
         for name in ("lr", "weight_decay", "entropy_coef", "ce_weight", "step_reward_weight"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            # is_real: True was taken as 1.0 and a NumPy float (e.g. from a np.linspace sweep) was refused
+            if not is_real(value) or not np.isfinite(value) or value < 0:
                 raise ValueError(f"AgentConfig.{name} must be a finite float >= 0; got {value!r}.")
+            object.__setattr__(self, name, float(value))  # a Python float: JSON, weights_only and fingerprints
         for name in ("normalize_advantage", "detach_policy_input"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"AgentConfig.{name} must be True or False; got {getattr(self, name)!r}.")
@@ -171,8 +173,10 @@ class AgentConfig:
                              f"{self.rollouts_per_image}.")
         if self.lr == 0:
             raise ValueError("AgentConfig.lr must be > 0.")
-        if self.grad_clip is not None and (not isinstance(self.grad_clip, (int, float)) or not self.grad_clip > 0):
-            raise ValueError(f"AgentConfig.grad_clip must be a float > 0 or None; got {self.grad_clip!r}.")
+        if self.grad_clip is not None:
+            if not is_real(self.grad_clip) or not 0 < self.grad_clip < np.inf:
+                raise ValueError(f"AgentConfig.grad_clip must be a finite float > 0 or None; got {self.grad_clip!r}.")
+            object.__setattr__(self, "grad_clip", float(self.grad_clip))
         for name in ("seed", "eval_seed"):
             object.__setattr__(self, name, check_seed(getattr(self, name), f"AgentConfig.{name}"))
         # validates the environment fields (graph, reward_loss, device); a matrix graph is kept as SimConfig stores it

@@ -75,10 +75,12 @@ class FitResult:
 
     @property
     def accuracy(self) -> list[float]:
+        """Accuracy per epoch: the validation accuracy where ``fit`` had ``val``, else the training accuracy."""
         return [h.get("val_accuracy", h["train_accuracy"]) for h in self.history]
 
     @property
     def loss(self) -> list[float]:
+        """Mean training loss per epoch."""
         return [h["train_loss"] for h in self.history]
 
 
@@ -138,7 +140,7 @@ class MAReinforce:
     """The MA-REINFORCE learner over the batched core.
 
     Args:
-        config: an :class:`AgentConfig`, or a dict of its fields (validated the same way).
+        config: an :class:`AgentConfig`, or a dict of its fields (validated the same way); None: ``AgentConfig()``.
         n_classes: K.
         image_shape: (C, H, W) of the images it will see; the window must fit.
     """

@@ -63,7 +63,9 @@ def run_episode(net: MultiAgentNet, simulator: Simulator, images: Tensor, labels
 
     Returns:
         dict with
-            ``logits`` (B, N, K) per-agent class logits, ``probs`` (B, N, K) their softmax,
+            ``logits`` (B, N, K) per-agent class logits, ``probs`` (B, N, K) their softmax (with the default
+            ``AgentConfig.combine='logits'`` every agent's row is the agents' mean raw vector, so all N rows are equal
+            and p_bar is their softmax; ``combine='probs'`` keeps each agent's own),
             ``reward`` (B,) r_tau = -L(p_bar - e_i) differentiable through p (Eq. 3),
             ``log_prob`` (B,) log p_tau = sum over agents and steps of log pi(a) (a sum of logs),
             ``entropy`` (B,) sum over agents and steps of the entropy of pi (the path's, like ``log_prob``),

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 import masimu_env
-from masimu_env.argtypes import positive_int
+from masimu_env.argtypes import non_negative_int, positive_int
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--only-available", action="store_true",
                         help="HAM10000: keep only the CSV rows whose image file exists (for partial copies)")
     parser.add_argument("--episodes", type=positive_int, default=20)
-    parser.add_argument("--seed", type=int, default=0, help="seeds the episodes and the random policy")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seeds the episodes and the random policy")
     parser.add_argument("--out", default="quickstart_frame.png")
     parser.add_argument("--gif", default=None, help="also write an episode GIF here")
     args = parser.parse_args()

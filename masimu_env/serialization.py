@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,14 +33,17 @@ def python_numbers(value: Any) -> Any:
     return value
 
 
-def _current_umask() -> int:
-    """The process's umask (read once at import: setting it to read it back is not thread-safe)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
+def _new_temp_file(path: Path) -> Path:
+    """Create an empty, uniquely named file next to ``path`` with mode 0o666, which the kernel narrows by the current
+    umask and default ACLs as it does for ``open`` (``mkstemp`` makes files owner-only 0o600)."""
+    for _ in range(100):
+        name = path.parent / f".{path.stem}.{secrets.token_hex(8)}.tmp{path.suffix}"
+        try:
+            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return name
+    raise FileExistsError(f"could not create a unique temporary file next to '{path}'.")
 
 
 @contextlib.contextmanager
@@ -48,19 +51,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path next to ``path`` (same suffix, so writers that go by it still work) that replaces ``path``
     when the block ends without an error; after an error it is removed and ``path`` is left as it was, so a crash or
     a full disk never leaves a truncated file in place of a good one. The file gets the permissions a plain ``open``
-    would give it (those of the file it replaces, else 0o666 less the umask), not mkstemp's owner-only 0o600."""
+    would give it (those of the file it replaces, else what the umask leaves of 0o666), not mkstemp's owner-only
+    0o600."""
     path = Path(path)
-    # a unique name per call (threads of one process too), with the target's suffix
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(handle)
-    tmp = Path(name)
+    tmp = _new_temp_file(path)  # a unique name per call (threads of one process too), with the target's suffix
     try:
         yield tmp
         try:
-            mode = path.stat().st_mode & 0o7777
+            os.chmod(tmp, path.stat().st_mode & 0o7777)  # a replaced file keeps the mode its owner gave it
         except FileNotFoundError:
-            mode = 0o666 & ~_UMASK
-        os.chmod(tmp, mode)
+            pass
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

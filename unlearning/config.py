@@ -29,7 +29,8 @@ class UnlearningConfig:
     weight_decay: float | None = None
     """Weight decay (L2) of the optimizer; None: the method's default."""
     optimizer: str | None = None
-    """"sgd" or "adam"; None: the method's default (SGD, as in paper §5, for every method here)."""
+    """"sgd" or "adam"; None: the method's default (SGD, as in paper §5, for the fine-tuning methods; the multi-agent
+    Retrains train with the learner's own optimizer)."""
     batch_size: int = 64
     """Images per optimizer step (the published baselines use 256 on CIFAR-10; 64 keeps
     several steps per epoch on forget sets of ~150 images)."""

@@ -57,7 +57,8 @@ class MasimuParallelEnv(ParallelEnv):
     and random start corners where every window fits, from the env's seeded generator. Each ``step``
     takes every live agent's action; after ``config.n_steps`` steps the episode terminates and every
     agent receives r = -L(p_bar - e_label); earlier rewards are 0. ``infos[agent]`` holds
-    ``{"label": int, "image_index": int}`` (index into the dataset).
+    ``{"label": int, "image_index": int, "blocked": bool}`` (index into the dataset; ``blocked``: the border stopped
+    the agent's last move, always False after ``reset``).
 
     Attributes:
         dataset: the :class:`ImageDataset` episodes are drawn from.
@@ -391,7 +392,8 @@ def parallel_env(dataset: str | ImageDataset = "digits", *, root: Any = None, sp
     Args:
         dataset: a name for :func:`masimu_env.datasets.load` ("digits", "mnist", "cifar10", "resisc45",
             "ham10000", "folder"), read from ``root`` or ``$MASIMU_DATA/<name>``; or an already-loaded
-            :class:`ImageDataset` (then ``root``/``image_size``/``dataset_options`` must be left unset).
+            :class:`ImageDataset` (then ``root``/``image_size``/``dataset_options`` must be left unset and ``split`` at
+            its default).
         root, split, image_size: forwarded to ``load``. ``image_size=None`` uses
             :data:`DEFAULT_IMAGE_SIZE` (HAM10000: 64x64), else the native size.
         indices: dataset indices episodes are drawn from (e.g. a retain set); default all.

@@ -473,3 +473,10 @@ def test_atomic_writes_keep_the_permissions_a_plain_write_gives(tmp_path):
     os.chmod(fresh, 0o640)  # a replaced file keeps the mode its owner gave it
     write_text_atomically(fresh, "[]")
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o640 and fresh.read_text() == "[]"
+    os.umask(0o077)  # a umask tightened after import is honoured too (a mode computed at import loosened it)
+    try:
+        write_text_atomically(tmp_path / "private.json", "{}")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.json", "private.json", "report.json"]

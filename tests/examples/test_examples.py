@@ -41,8 +41,9 @@ def test_quickstart_on_the_real_ham10000_sample_and_its_errors(tmp_path: Path) -
                      "--only-available", "--episodes", "2", "--out", "frame.png", cwd=tmp_path)
     assert "16 agents, 16 steps, window 12, 7 classes" in out
     env = {**os.environ, "MPLBACKEND": "Agg"}
+    (tmp_path / "mnist").mkdir()  # an empty folder: no train files, whatever copy of MNIST the machine holds
     proc = subprocess.run([sys.executable, str(EXAMPLES / "quickstart.py"), "--dataset", "mnist", "--root",
-                           str(root.parent / "mnist"), "--out", "frame.png"], cwd=tmp_path, env=env,
+                           str(tmp_path / "mnist"), "--out", "frame.png"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "quickstart.py: error: mnist: no 'train-images-idx3-ubyte'" in proc.stderr

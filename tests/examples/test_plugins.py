@@ -121,6 +121,7 @@ def test_mappo_example_refuses_counts_below_one(flag):
     ("examples/unlearn_digits.py", ["--methods", "bogus"], "invalid choice: 'bogus'"),
     ("examples/ppo_rllib.py", ["--env-runners", "-2"], "argument --env-runners: expected an integer >= 0"),
     ("examples/quickstart.py", ["--episodes", "0"], "argument --episodes: expected an integer >= 1"),
+    ("examples/quickstart.py", ["--seed", "-1"], "argument --seed: expected an integer >= 0"),
 ])
 def test_scripts_refuse_bad_numbers_before_any_work(script, argv, match):
     """Each used to accept the value and fail with a traceback later (or never stop: --seconds inf)."""

@@ -320,6 +320,13 @@ def test_configs_store_numpy_integers_as_python_ints():
     agent = AgentConfig(n_agents=np.int64(3), hidden_size=np.int16(64), seed=np.int64(0))
     assert type(agent.hidden_size) is int and type(agent.seed) is int
     assert agent.fingerprint() == AgentConfig(n_agents=3, hidden_size=64, seed=0).fingerprint()
+    # float fields take NumPy floats (they were refused) and refuse bools (True was taken as 1.0)
+    swept = AgentConfig(lr=np.float32(0.5), entropy_coef=np.int64(0), grad_clip=np.float64(2))
+    assert (type(swept.lr), type(swept.entropy_coef), type(swept.grad_clip)) == (float, float, float)
+    assert swept.fingerprint() == AgentConfig(lr=0.5, entropy_coef=0.0, grad_clip=2.0).fingerprint()
+    for name in ("lr", "weight_decay", "ce_weight", "grad_clip"):
+        with pytest.raises(ValueError, match=f"AgentConfig.{name} must be a finite float"):
+            AgentConfig(**{name: True})
     unlearning = UnlearningConfig(epochs=np.int64(2), batch_size=np.int32(8))
     assert (type(unlearning.epochs), type(unlearning.batch_size)) == (int, int)
     for bad, match in ((lambda: SimConfig(n_agents=True), "SimConfig.n_agents must be an int >= 1"),

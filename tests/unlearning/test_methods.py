@@ -331,6 +331,10 @@ def test_multi_agent_methods_refuse_settings_they_cannot_use(digits_small, tiny_
     from unlearning.methods.common import COMMON_SETTINGS
 
     assert set(record.config) == COMMON_SETTINGS | unlearning.get_method("ma_retrain").settings_used(True)
+    # Retrain takes either kind of model: on a learner its record holds the learner path's settings, not the CNN's
+    _, record = unlearning.unlearn("retrain", tiny_gru, train, split, retrain_epochs=1)
+    assert set(record.config) == COMMON_SETTINGS | unlearning.get_method("retrain").settings_used(True)
+    assert "lr" not in record.config and "batch_size" not in record.config
 
 
 def test_salun_mask_frees_exactly_the_threshold_share(digits_small, trained_cnn):

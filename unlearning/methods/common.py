@@ -360,7 +360,7 @@ def run_epochs(method: UnlearningMethod, model: Any, optimizer: Any, data: Unlea
                            "extra": {k: v.detach().cpu() for k, v in (extra_state or {}).items()}})
         if on_epoch_end is not None:
             on_epoch_end(epoch)
-    read = COMMON_SETTINGS | method.settings_used(method.model_kind == "ma")  # what took effect, not every field
+    read = COMMON_SETTINGS | method.settings_used(is_multi_agent(model))  # what took effect (Retrain takes either kind)
     return RunRecord(method=method.name, model_kind=method.model_kind, wall_time_s=setup_time_s + elapsed,
                      setup_time_s=setup_time_s, epochs=epochs, history=history,
                      config={k: v for k, v in config.to_dict().items() if k in read},

@@ -40,8 +40,8 @@ class Evaluation:
 
     ``unlearning_accuracy`` (UA) = 1 - forget accuracy, ``retain_accuracy`` (RA) and
     ``test_accuracy`` (TA) follow Jia et al. 2023. ``time_s``, ``time_ratio`` (to Retrain's
-    time) and ``avg_gap`` (mean |UA, RA, TA, MIA-efficacy difference| to Retrain) are filled
-    by :func:`gap_to_retrain` / the experiment runner, NaN until then.
+    time) and ``avg_gap`` (mean |UA, RA, TA, MIA-efficacy difference| to Retrain, computed by
+    :func:`gap_to_retrain`) are filled by the experiment runner (:func:`unlearning.run_experiment`), NaN until then.
     """
 
     retain_accuracy: float
