@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from masimu_env.config import SimConfig, check_int, check_seed, defaults_for, is_real
+from masimu_env.config import SimConfig, check_int, check_seed, defaults_for, document_fields, field_docs, is_real
 
 BELIEFS = ("gru", "lstm")
 BASELINES = ("mean", "greedy", "loo", "none")
@@ -42,6 +42,7 @@ def _family(dataset: str | None, image_side: int | None) -> str:
     return "mnist"
 
 
+@document_fields
 @dataclass(frozen=True)
 class AgentConfig:
     """Everything that defines an MA-REINFORCE run: environment, networks and optimisation.
@@ -225,16 +226,7 @@ class AgentConfig:
 
 def field_help() -> dict[str, str]:
     """Field name -> one-line description, read from the attribute docstrings (used by the CLI)."""
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(AgentConfig))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    out: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            out[node.target.id] = str(nxt.value.value)  # type: ignore[attr-defined]
-    return out
+    return field_docs(AgentConfig)
 
 
 __all__ = ["AgentConfig", "BELIEFS", "NETWORK_DEFAULTS", "field_help"]

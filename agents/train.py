@@ -56,11 +56,13 @@ def _bool(text: str) -> bool:
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except the "None" of the AgentConfig flags (their help names the real default)."""
+    """Shows defaults, except where the help already names the real one (the AgentConfig flags, and run flags whose
+    None means "see the text") and for switches."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default is argparse.SUPPRESS and action.dest in AgentConfig.__dataclass_fields__:
-            return action.help or ""
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
         return super()._get_help_string(action) or ""
 
 

@@ -113,6 +113,35 @@ def check_indices(values: Any, n: int, name: str, *, size_name: str = "", flat: 
     return array.astype(np.int64)
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name -> the string written under it in ``cls``'s source (its attribute docstring); {} without source."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):  # no source (e.g. a frozen application): no field docs, nothing else lost
+        return {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    out: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            out[node.target.id] = " ".join(str(nxt.value.value).split())  # type: ignore[attr-defined]
+    return out
+
+
+def document_fields(cls: type) -> type:
+    """Class decorator: append an ``Attributes:`` section built from the attribute docstrings, which Python itself
+    discards, so ``help(SimConfig)`` and IDEs show what each field means."""
+    docs = field_docs(cls)
+    if docs:
+        lines = "\n".join(f"    {name}: {text}" for name, text in docs.items())
+        cls.__doc__ = f"{(cls.__doc__ or '').rstrip()}\n\nAttributes:\n{lines}\n"
+    return cls
+
+
+@document_fields
 @dataclass(frozen=True)
 class SimConfig:
     """Configuration of the environment and of its batched core."""

@@ -12,11 +12,15 @@ the interpretable weight I_w: :mod:`unlearning.explain`; full experiments with r
 
 from .config import UnlearningConfig
 from .data import UnlearningData
-from .experiment import DEFAULT_METHODS, Report, run_experiment
+from .experiment import DEFAULT_METHODS, MethodRun, Report, run_experiment, train_cnn
 from .explain import GradientScaler, interpretable_weight, lime_coefficients, scale_gradients
-from .methods import available, get_method
+from .interpretable import InterpretableWeights
+from .methods import RunRecord, UnlearningMethod, UnlearningResult, available, get_method
 from .metrics import Evaluation, evaluate
+from .models import make_classifier, predict_proba
 from .run import unlearn
 
-__all__ = ["DEFAULT_METHODS", "Report", "run_experiment", "Evaluation", "GradientScaler", "UnlearningConfig", "UnlearningData", "available", "evaluate",
-           "get_method", "interpretable_weight", "lime_coefficients", "scale_gradients", "unlearn"]
+__all__ = ["DEFAULT_METHODS", "Evaluation", "GradientScaler", "InterpretableWeights", "MethodRun", "Report",
+           "RunRecord", "UnlearningConfig", "UnlearningData", "UnlearningMethod", "UnlearningResult", "available",
+           "evaluate", "get_method", "interpretable_weight", "lime_coefficients", "make_classifier", "predict_proba",
+           "run_experiment", "scale_gradients", "train_cnn", "unlearn"]

@@ -12,9 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from masimu_env.config import check_int, check_seed, is_real
+from masimu_env.config import check_int, check_seed, document_fields, is_real
 
 
+@document_fields
 @dataclass(frozen=True)
 class UnlearningConfig:
     """Settings of one call to :func:`unlearning.unlearn`."""

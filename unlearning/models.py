@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from masimu_env.config import check_indices
+from masimu_env.config import check_indices, check_int
 
 
 def to_unit_float(images: Tensor) -> Tensor:
@@ -99,7 +99,12 @@ def make_classifier(image_shape: Sequence[int], num_classes: int, arch: str = "a
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}; got {arch!r}.")
-    c, h, w = (int(s) for s in image_shape)
+    shape = tuple(image_shape) if isinstance(image_shape, (tuple, list, torch.Size, np.ndarray)) else None
+    if shape is None or len(shape) != 3:
+        raise ValueError(f"image_shape must be (C, H, W), e.g. dataset.image_shape; got {image_shape!r} (the "
+                         "arguments are make_classifier(image_shape, num_classes)).")
+    c, h, w = (check_int(s, f"image_shape {shape}'s entries", 1) for s in shape)
+    check_int(num_classes, "num_classes", 2)
     if arch == "auto":
         arch = "cnn" if max(h, w) <= 64 else "resnet18"
     with torch.random.fork_rng(devices=[]):
@@ -154,3 +159,7 @@ def predict_proba(model: Any, dataset: Any, indices: Sequence[int] | np.ndarray 
     if not out:
         return np.zeros((0, dataset.num_classes))
     return torch.cat(out).double().numpy()
+
+
+__all__ = ["ARCHITECTURES", "SmallCNN", "is_multi_agent", "make_classifier", "predict_proba", "reinitialize", "resnet18",
+           "to_unit_float"]

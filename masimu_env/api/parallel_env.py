@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import gymnasium
 from gymnasium import logger
-from pettingzoo import ParallelEnv
+from pettingzoo import AECEnv, ParallelEnv
 
 from .. import datasets as datasets_module
 from ..config import SimConfig, check_fits, check_indices, check_int, is_seed
@@ -112,10 +113,12 @@ class MasimuParallelEnv(ParallelEnv):
         self._viewer: HumanViewer | None = None
 
     # --- spaces ---
-    def observation_space(self, agent: str):
+    def observation_space(self, agent: str) -> gymnasium.spaces.Space:
+        """The agent's observation space (one object per agent, the same on every call)."""
         return self.observation_spaces[self._known_agent(agent)]
 
-    def action_space(self, agent: str):
+    def action_space(self, agent: str) -> gymnasium.spaces.Space:
+        """The agent's action space (one object per agent, the same on every call)."""
         return self.action_spaces[self._known_agent(agent)]
 
     def _known_agent(self, agent: str) -> str:
@@ -124,7 +127,8 @@ class MasimuParallelEnv(ParallelEnv):
         return agent
 
     # --- episode ---
-    def reset(self, seed: int | None = None, options: dict | None = None):
+    def reset(self, seed: int | None = None,
+              options: dict | None = None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """Start an episode.
 
         Args:
@@ -174,8 +178,18 @@ class MasimuParallelEnv(ParallelEnv):
             self.render()
         return self._observations(self.agents), self._infos(self.agents)
 
-    def step(self, actions: Mapping[str, Any]):
+    def step(self, actions: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float], dict[str, bool],
+                                                        dict[str, bool], dict[str, dict[str, Any]]]:
         """Apply every live agent's action.
+
+        Args:
+            actions: ``{agent: action}`` for every live agent, each in its :meth:`action_space` (lists, NumPy arrays
+                and torch tensors are accepted; nothing is clamped).
+
+        Returns:
+            observations, rewards, terminations, truncations, infos: dicts keyed by the agents that acted. Rewards are
+            0 until the ``n_steps``-th step, which terminates the episode; ``max_cycles`` below ``n_steps`` truncates
+            it earlier (rewards 0).
 
         Raises:
             ValueError: the episode has ended (or never started), an action is missing, belongs to an
@@ -431,14 +445,14 @@ def parallel_env(dataset: str | ImageDataset = "digits", *, root: Any = None, sp
     return MasimuParallelEnv(data, config, indices=indices, obs_mode=obs_mode)
 
 
-def raw_env(*args: Any, **kwargs: Any):
+def raw_env(*args: Any, **kwargs: Any) -> AECEnv:
     """The AEC version without the order-enforcing wrapper (``parallel_to_aec_wrapper``); same arguments as :func:`parallel_env`."""
     from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
     return parallel_to_aec_wrapper(parallel_env(*args, **kwargs))
 
 
-def env(*args: Any, **kwargs: Any):
+def env(*args: Any, **kwargs: Any) -> AECEnv:
     """The AEC version (``parallel_to_aec`` + ``OrderEnforcingWrapper``); same arguments as :func:`parallel_env`."""
     from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 

@@ -394,3 +394,21 @@ def test_unavailable_devices_are_refused_by_name():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="SimConfig.device 'cuda': CUDA is not available"):
             masimu_env.parallel_env("digits", device="cuda")
+
+
+def test_config_fields_are_documented_in_help():
+    """Attribute docstrings are discarded by Python, so help(SimConfig) showed one line; every config class now
+    carries an Attributes section listing each of its fields with the text written under it."""
+    import dataclasses
+    import pydoc
+
+    from agents import AgentConfig
+    from unlearning import UnlearningConfig
+    from unlearning.explain import ExplainConfig
+
+    for cls in (SimConfig, AgentConfig, UnlearningConfig, ExplainConfig):
+        text = pydoc.render_doc(cls, renderer=pydoc.plaintext)
+        assert text.count("Attributes:") == 1, cls.__name__
+        for field in dataclasses.fields(cls):
+            assert f"    {field.name}: " in cls.__doc__, (cls.__name__, field.name)
+    assert "max_cycles: Upper bound on env steps (PettingZoo convention). Below n_steps" in SimConfig.__doc__

@@ -30,6 +30,12 @@ def test_resnet18_for_high_resolution():
         assert grey(torch.zeros(1, 1, 64, 64)).shape == (1, 5)
     with pytest.raises(ValueError, match="arch must be one of"):
         make_classifier((1, 8, 8), 10, arch="vgg")
+    # swapped arguments (MAReinforce takes n_classes first) used to fail with "'int' object is not iterable"
+    with pytest.raises(ValueError, match=r"image_shape must be \(C, H, W\).*make_classifier\(image_shape, num_classes\)"):
+        make_classifier(10, (1, 8, 8))
+    with pytest.raises(ValueError, match="num_classes must be an int >= 2; got 1"):
+        make_classifier((1, 8, 8), 1)
+    assert make_classifier(np.array([1, 8, 8]), np.int64(3))(torch.zeros(1, 1, 8, 8)).shape == (1, 3)
 
 
 def test_reinitialize_is_seeded_and_changes_weights():

@@ -11,7 +11,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from masimu_env.config import check_int, is_real
+from masimu_env.config import check_int, document_fields, is_real
 
 BACKENDS = ("fast", "lime")
 SEGMENTATIONS = ("grid", "slic", "quickshift")
@@ -23,6 +23,7 @@ SegmentationFn = Callable[[np.ndarray], np.ndarray]
 """Maps one (H, W, 3) float64 image in [0, 1] to an (H, W) integer label map."""
 
 
+@document_fields
 @dataclass(frozen=True)
 class ExplainConfig:
     """Settings of one LIME run (both backends read the same fields)."""
