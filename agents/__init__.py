@@ -8,7 +8,9 @@
 from .config import AgentConfig
 from .learner import FitResult, MAReinforce
 from .networks import MultiAgentNet
+from .pettingzoo_policy import PettingZooPolicy
 from .rollout import run_episode
 from .tensorboard import TensorBoardLogger
 
-__all__ = ["AgentConfig", "FitResult", "MAReinforce", "MultiAgentNet", "TensorBoardLogger", "run_episode"]
+__all__ = ["AgentConfig", "FitResult", "MAReinforce", "MultiAgentNet", "PettingZooPolicy", "TensorBoardLogger",
+           "run_episode"]

@@ -37,12 +37,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from masimu_env.config import check_device, check_fits, check_indices, check_int, is_real
-from masimu_env.core import Simulator, dynamics
+from masimu_env.core import Simulator, dynamics, row_corners
 
 from .config import AgentConfig
 from .networks import MultiAgentNet
 from .reinforce import reinforce_loss
-from .rollout import EpisodeModule, eval_corners, run_episode
+from .rollout import EpisodeModule, run_episode
 from .serialization import atomic_path, load_weights_only, python_numbers, save_atomically, write_text_atomically
 
 CHECKPOINT_FORMAT = "masimu.agents.MAReinforce/1"
@@ -409,7 +409,7 @@ class MAReinforce:
     def _episodes(self, images: Tensor, labels: Tensor, rows: np.ndarray, generator: torch.Generator) -> dict[str, Tensor]:
         cfg = self.config
         _, h, w = self.image_shape
-        corners = eval_corners(rows, cfg.n_agents, h, w, cfg.window, cfg.eval_seed)
+        corners = row_corners(rows, cfg.n_agents, h, w, cfg.window, cfg.eval_seed)
         mode = "random" if cfg.policy == "random" else cfg.eval_policy
         return run_episode(self.net, self.simulator, images, labels, generator, mode, corners=corners)
 

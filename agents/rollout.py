@@ -12,7 +12,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from masimu_env.core import Simulator
+from masimu_env.core import Simulator, row_corners
+
+eval_corners = row_corners
+"""The evaluation episodes' start corners: :func:`masimu_env.core.row_corners` (kept here under its older name)."""
 
 from .networks import N_MOVES, MultiAgentNet
 
@@ -126,32 +129,3 @@ class EpisodeModule(nn.Module):
         return run_episode(self.net, self.simulator, images, labels, generator, mode, corners, step_rewards)
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    x = (x + np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
-    x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)).astype(np.uint64)
-    x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)).astype(np.uint64)
-    return x ^ (x >> np.uint64(31))
-
-
-def eval_corners(rows: np.ndarray | Tensor, n_agents: int, height: int, width: int, window: int, seed: int) -> Tensor:
-    """Fixed start corners per dataset row, independent of how rows are batched.
-
-    Row r's corners are a hash of (seed, r, agent), so ``evaluate`` / ``predict_proba`` give every row
-    the same episode whatever subset or batch it comes in.
-
-    Args:
-        rows: (n,) int dataset row indices.
-
-    Returns:
-        (n, N, 2) long top-left corners at which the window fits.
-    """
-    rows = np.asarray(rows, dtype=np.uint64).reshape(-1)
-    with np.errstate(over="ignore"):
-        key = _splitmix64(np.full(1, seed % (1 << 63), dtype=np.uint64))
-        agent = np.arange(n_agents, dtype=np.uint64)
-        base = _splitmix64(key ^ rows)[:, None] * np.uint64(2 * n_agents + 1) + np.uint64(2) * agent[None, :]
-        h_row = _splitmix64(base)
-        h_col = _splitmix64(base + np.uint64(1))
-    r = (h_row % np.uint64(height - window + 1)).astype(np.int64)
-    c = (h_col % np.uint64(width - window + 1)).astype(np.int64)
-    return torch.from_numpy(np.stack([r, c], axis=-1))

@@ -31,7 +31,7 @@ from pettingzoo import AECEnv, ParallelEnv
 from .. import datasets as datasets_module
 from ..config import SimConfig, check_fits, check_indices, check_int, is_seed
 from ..core import Simulator, SimState, flatten_observation, global_state, sample_episodes
-from ..core.dynamics import MOVE_NAMES
+from ..core.dynamics import MOVE_NAMES, blocked_moves, check_corners
 from ..datasets import ImageDataset
 from . import spaces as env_spaces
 from .render import HumanViewer, render_frame
@@ -59,7 +59,7 @@ class MasimuParallelEnv(ParallelEnv):
     takes every live agent's action; after ``config.n_steps`` steps the episode terminates and every
     agent receives r = -L(p_bar - e_label); earlier rewards are 0. ``infos[agent]`` holds
     ``{"label": int, "image_index": int, "blocked": bool}`` (index into the dataset; ``blocked``: the border stopped
-    the agent's last move, always False after ``reset``).
+    the agent's last move, or shortened it when ``stride`` > 1; always False after ``reset``).
 
     Attributes:
         dataset: the :class:`ImageDataset` episodes are drawn from.
@@ -121,6 +121,20 @@ class MasimuParallelEnv(ParallelEnv):
         """The agent's action space (one object per agent, the same on every call)."""
         return self.action_spaces[self._known_agent(agent)]
 
+    def _check_start_corners(self, value: Any) -> torch.Tensor:
+        """``reset(options={"corners": ...})`` as an (N, 2) long tensor, or a ValueError naming the option."""
+        what = "reset(options={'corners': ...})"
+        corners = torch.as_tensor(value.detach().cpu() if isinstance(value, torch.Tensor) else np.asarray(value))
+        if tuple(corners.shape) != (self.config.n_agents, 2):
+            raise ValueError(f"{what} must be ({self.config.n_agents}, 2) (row, col) corners, one per agent; got shape "
+                             f"{tuple(corners.shape)}.")
+        _, h, w = self.image_shape
+        try:
+            check_corners(corners, h, w, self.config.window)
+        except ValueError as err:
+            raise ValueError(f"{what}: {err}") from None
+        return corners.to(torch.long)
+
     def _known_agent(self, agent: str) -> str:
         if agent not in self.action_spaces:
             raise ValueError(f"Unknown agent {agent!r}; this env has {self.possible_agents[0]} .. {self.possible_agents[-1]}.")
@@ -133,8 +147,11 @@ class MasimuParallelEnv(ParallelEnv):
 
         Args:
             seed: reseeds the episode generator (image choice and start corners); ``None`` continues it.
-            options: ``{"image_index": i}`` plays dataset image ``i`` instead of a random one (the start
-                corners are still drawn); any other key is ignored with a UserWarning naming it.
+            options: ``{"image_index": i}`` plays dataset image ``i`` instead of a random one;
+                ``{"corners": c}`` starts the agents at the (N, 2) integer (row, col) window corners ``c`` instead of
+                drawn ones (e.g. ``masimu_env.core.row_corners([i], ...)[0]``, the episode the learner's ``evaluate``
+                plays for row ``i``). The generator advances as for any episode. Any other key is ignored with a
+                UserWarning naming it.
 
         Returns:
             observations, infos: dicts keyed by agent.
@@ -143,17 +160,19 @@ class MasimuParallelEnv(ParallelEnv):
         # unusable: a refused reset leaves the env exactly as it was (same next episode, same episode in progress).
         if seed is not None and not is_seed(seed):
             raise ValueError(f"reset(seed=) must be None or an int in [0, 2**63); got {seed!r}.")
-        chosen_index = None
+        chosen_index, chosen_corners = None, None
         if options is not None:
             if not isinstance(options, Mapping):
                 raise ValueError(f"reset(options=) must be a dict or None; got {type(options).__name__}.")
             if "image_index" in options:
                 chosen_index = check_int(options["image_index"], "reset(options={'image_index': ...})", 0,
                                          below=len(self.dataset))
-            unknown = sorted(set(options) - {"image_index"}, key=str)
+            if "corners" in options:
+                chosen_corners = self._check_start_corners(options["corners"])
+            unknown = sorted(set(options) - {"image_index", "corners"}, key=str)
             if unknown:  # a warning, not an error: PettingZoo's parallel_api_test resets with options={"options": 1}
-                warnings.warn(f"reset(options=) ignored unknown key(s) {unknown}; the only option is 'image_index'.",
-                              UserWarning, stacklevel=2)
+                warnings.warn(f"reset(options=) ignored unknown key(s) {unknown}; the options are 'image_index' and "
+                              "'corners'.", UserWarning, stacklevel=2)
         generator_state = self._generator.get_state()
         try:
             if seed is not None:
@@ -171,6 +190,8 @@ class MasimuParallelEnv(ParallelEnv):
             self._generator.set_state(generator_state)
             raise
         self._image_index = image_index
+        if chosen_corners is not None:
+            corners = chosen_corners[None].to(corners.device)
         self._state = self.sim.reset(images, labels, corners=corners)
         self._obs = self.sim.observe(self._state)
         self.agents = self.possible_agents[:]
@@ -215,10 +236,11 @@ class MasimuParallelEnv(ParallelEnv):
             messages = None
 
         # --- core ---
-        before = self._state.corners[0]
+        before = self._state.corners
         state = self.sim.step(self._state, moves, messages)
-        # the paper stops a window at the image border; infos say so rather than let the move vanish silently
-        blocked = (state.corners[0] == before).all(-1).tolist()
+        # the paper stops a window at the image border; infos say so rather than let the move vanish (or, with a
+        # stride > 1, shrink) silently
+        blocked = blocked_moves(before, moves.to(before.device), state.corners, self.config.stride)[0].tolist()
         rewards = self.sim.agent_rewards(state, predictions)[0].tolist()
         done = self.sim.done(state)
         truncated = not done and int(state.t) >= self.max_cycles

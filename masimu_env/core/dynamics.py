@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -64,6 +65,39 @@ def sample_episodes(generators: Sequence[torch.Generator], n_images: int, n_agen
         return (torch.zeros(0, dtype=torch.long, device=device),
                 torch.zeros(0, n_agents, 2, dtype=torch.long, device=device))
     return torch.cat(indices).to(device), torch.cat(corners).to(device)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    x = (x + np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
+    x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)).astype(np.uint64)
+    x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)).astype(np.uint64)
+    return x ^ (x >> np.uint64(31))
+
+
+def row_corners(rows: np.ndarray | Tensor, n_agents: int, height: int, width: int, window: int, seed: int) -> Tensor:
+    """Fixed start corners per dataset row, independent of how rows are batched: the episodes the learner is scored
+    on (``MAReinforce.evaluate`` / ``predict_proba`` with ``AgentConfig.eval_seed``).
+
+    Row r's corners are a hash of (seed, r, agent), so every row gets the same episode whatever subset or batch it
+    comes in. The PettingZoo view plays the same episode with ``reset(options={"image_index": r, "corners":
+    row_corners([r], ...)[0]})``.
+
+    Args:
+        rows: (n,) int dataset row indices.
+
+    Returns:
+        (n, N, 2) long top-left corners at which the window fits.
+    """
+    rows = np.asarray(rows, dtype=np.uint64).reshape(-1)
+    with np.errstate(over="ignore"):
+        key = _splitmix64(np.full(1, seed % (1 << 63), dtype=np.uint64))
+        agent = np.arange(n_agents, dtype=np.uint64)
+        base = _splitmix64(key ^ rows)[:, None] * np.uint64(2 * n_agents + 1) + np.uint64(2) * agent[None, :]
+        h_row = _splitmix64(base)
+        h_col = _splitmix64(base + np.uint64(1))
+    r = (h_row % np.uint64(height - window + 1)).astype(np.int64)
+    c = (h_col % np.uint64(width - window + 1)).astype(np.int64)
+    return torch.from_numpy(np.stack([r, c], axis=-1))
 
 
 def _is_integer(dtype: torch.dtype) -> bool:
@@ -129,6 +163,12 @@ def move_windows(corners: Tensor, moves: Tensor, stride: int, height: int, width
     delta = _moves_on(corners.device)[moves] * stride
     moved = corners + delta
     return torch.minimum(moved.clamp_min(0), _upper_corner(height, width, window, corners.device))
+
+
+def blocked_moves(before: Tensor, moves: Tensor, after: Tensor, stride: int) -> Tensor:
+    """(B, N) bool: the border stopped or shortened the move (``after`` is not ``before`` + ``stride`` pixels in the
+    move's direction), the counterpart of :func:`move_windows`' border rule."""
+    return (after != before + _moves_on(before.device)[moves] * stride).any(-1)
 
 
 # Small constant tensors, cached per shape and device so that a step allocates no index tensors.

@@ -76,3 +76,46 @@ def test_policy_follows_agent_numbers_and_restarts_at_time_zero(tiny_config, dig
     play(greedy, ["agent_0", "agent_1", "agent_2"], 0)
     again = play(greedy, None, 101, reset=False)  # no reset between episodes
     assert again == play(PettingZooPolicy(model.net, "greedy"), ["agent_0", "agent_1", "agent_2"], 101)
+
+
+@pytest.mark.parametrize("belief", ["gru", "lstm"])
+def test_env_plays_the_episodes_evaluate_scores(tiny_config, digits_train, digits_test, few_rows, belief):
+    """The learner scores row r on the start corners masimu_env.core.row_corners gives it under eval_seed; the env
+    plays that very episode when reset with those corners, and the greedy policy then predicts, row for row, what
+    MAReinforce.predict and per_example_loss say. (Before, the env could only draw its own corners, and on 56 of 270
+    test images its predictions differed from predict's.)"""
+    from masimu_env.core import row_corners
+
+    model = MAReinforce(tiny_config(belief=belief, n_agents=3, n_steps=4), 10, digits_train.image_shape)
+    model.fit(digits_train, epochs=1, indices=few_rows[:32], progress=False)
+    rows = np.arange(0, len(digits_test), 9)
+    expected = model.predict(digits_test, rows)
+    losses = model.per_example_loss(digits_test, rows)["loss"]
+    _, h, w = digits_test.image_shape
+    cfg = model.config
+    corners = row_corners(rows, cfg.n_agents, h, w, cfg.window, cfg.eval_seed)
+    env = masimu_env.parallel_env(digits_test, config=cfg.sim_config)
+    policy = PettingZooPolicy(model.net, mode="greedy")
+    for row, start, label, loss in zip(rows, corners, expected, losses):
+        obs, _ = env.reset(options={"image_index": int(row), "corners": start})
+        policy.reset(agents=list(env.agents))
+        while env.agents:
+            actions = policy.act(obs)
+            obs, rewards, *_ = env.step(actions)
+        p_bar = torch.softmax(torch.as_tensor(np.stack([a["prediction"] for a in actions.values()])), -1).mean(0)
+        assert int(p_bar.argmax()) == label, row
+        np.testing.assert_allclose(-rewards["agent_0"], loss, rtol=1e-5, atol=1e-6)
+
+
+def test_reset_corners_option_is_checked_and_named(digits_test):
+    env = masimu_env.parallel_env(digits_test, seed=0)
+    obs, _ = env.reset(options={"image_index": 3, "corners": [[0, 0], [4, 4], [2, 1]]})
+    assert env._state.corners[0].tolist() == [[0, 0], [4, 4], [2, 1]] and env._image_index == 3
+    for bad, match in (([[0, 0], [4, 4]], r"must be \(3, 2\) \(row, col\) corners, one per agent; got shape \(2, 2\)"),
+                       ([[0, 0], [5, 0], [0, 0]], r"corners must lie in rows 0\.\.4 and cols 0\.\.4"),
+                       ([[0.5, 0], [0, 0], [0, 0]], "must be an integer tensor")):
+        with pytest.raises(ValueError, match=r"reset\(options=\{'corners': \.\.\.\}\)"):
+            env.reset(options={"corners": bad})
+        with pytest.raises(ValueError, match=match):
+            env.reset(options={"corners": bad})
+    assert env._state.corners[0].tolist() == [[0, 0], [4, 4], [2, 1]]  # a refused reset leaves the episode as it was

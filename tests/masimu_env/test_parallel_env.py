@@ -424,3 +424,16 @@ def test_infos_say_when_the_border_stopped_a_move(digits):
                for a in env.agents}  # move 0 = up: agent_0 is at row 0
     _, _, _, _, infos = env.step(actions)
     assert infos["agent_0"]["blocked"] is True and infos["agent_1"]["blocked"] is False
+
+
+def test_blocked_also_flags_a_move_the_border_shortened(digits):
+    """With stride 3 a move up from row 2 ends at row 0: the border cut it short, which 'corner unchanged' missed."""
+    env = masimu_env.parallel_env(digits, seed=0, n_agents=3, window=4, stride=3)
+    env.reset(options={"corners": [[2, 0], [4, 4], [1, 1]]})
+    k, m = env.action_space("agent_0")["prediction"].shape[0], env.config.message_dim
+    moves = {"agent_0": 0, "agent_1": 1, "agent_2": 3}  # up from row 2, down from the last row, right by 3: fits
+    actions = {a: {"move": moves[a], "message": np.zeros(m, np.float32), "prediction": np.zeros(k, np.float32)}
+               for a in env.agents}
+    _, _, _, _, infos = env.step(actions)
+    assert env._state.corners[0].tolist() == [[0, 0], [4, 4], [1, 4]]
+    assert [infos[a]["blocked"] for a in ("agent_0", "agent_1", "agent_2")] == [True, True, False]
