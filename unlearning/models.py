@@ -15,15 +15,14 @@ import torch
 from torch import Tensor, nn
 
 from masimu_env.config import check_indices, check_int
+from masimu_env.core import to_float_images
 
 
 def to_unit_float(images: Tensor) -> Tensor:
-    """(B, C, H, W) uint8 in [0, 255] or float in [0, 1] -> float32 in [0, 1]."""
-    if images.dtype == torch.uint8:
-        # a divisor tensor on the images' device, as masimu_env.core.to_float_images: CUDA would otherwise
-        # multiply by the reciprocal of a CPU scalar and differ from the CPU result by one ulp for some bytes
-        return images.float().div_(torch.tensor(255.0, device=images.device))
-    return images.float()
+    """(B, C, H, W) uint8 in [0, 255] or float in [0, 1] -> float32 in [0, 1]: the core's conversion
+    (:func:`masimu_env.core.to_float_images`), so the standard classifiers read pixels exactly as the agents do, and
+    float images outside [0, 1] (or NaN) raise instead of being fed to the network as they are."""
+    return to_float_images(images)
 
 
 class SmallCNN(nn.Module):

@@ -53,3 +53,16 @@ def test_predict_proba_rows_sum_to_one(digits_small, trained_cnn):
     _, test, _ = digits_small
     probs = predict_proba(trained_cnn, test, np.arange(7), batch_size=3)
     assert probs.shape == (7, 10) and np.allclose(probs.sum(1), 1.0)
+
+
+def test_classifiers_read_pixels_as_the_core_does():
+    """One conversion rule: uint8 / 255 bit for bit as masimu_env.core.to_float_images, and float images outside
+    [0, 1] raise (they used to reach the network as they were, e.g. 0..255 floats)."""
+    from masimu_env.core import to_float_images
+    from unlearning.models import to_unit_float
+
+    pixels = torch.randint(0, 256, (2, 3, 5, 5), dtype=torch.uint8)
+    assert torch.equal(to_unit_float(pixels), to_float_images(pixels))
+    model = make_classifier((3, 8, 8), 4)
+    with pytest.raises(ValueError, match=r"float images must be finite and lie in \[0, 1\]"):
+        model(torch.full((1, 3, 8, 8), 255.0))
