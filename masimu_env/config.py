@@ -89,11 +89,12 @@ class IndexRangeError(IndexError, ValueError):
     """Row indices outside [0, n). Both an IndexError and a ValueError (as numpy's ``AxisError``)."""
 
 
-def check_indices(values: Any, n: int, name: str, *, size_name: str = "", flat: bool = True) -> np.ndarray:
+def check_indices(values: Any, n: int | None, name: str, *, size_name: str = "", flat: bool = True) -> np.ndarray:
     """``values`` (a sequence, array or tensor of row numbers) as an int64 NumPy array of indices into ``n`` rows.
 
     The one check of indices into a dataset or a split: :class:`IndexDtypeError` unless the values are integers (bools
-    and floats are refused, never cast), :class:`IndexRangeError` unless each lies in [0, n), and, unless ``flat``
+    and floats are refused, never cast), :class:`IndexRangeError` unless each lies in [0, n) (>= 0 when ``n`` is None:
+    indices into a dataset this code does not see), and, unless ``flat``
     (which flattens), a ValueError unless the array is 1-D. Every message names ``name``; ``size_name`` says what
     ``n`` is (e.g. "the dataset's size"). Empty input is returned empty; callers that need rows check the size.
     """
@@ -107,9 +108,10 @@ def check_indices(values: Any, n: int, name: str, *, size_name: str = "", flat: 
     if array.size and (array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer)):
         hint = " (for a boolean mask pass np.flatnonzero(mask))" if array.dtype == np.bool_ else ""
         raise IndexDtypeError(f"{name} must be integers; got dtype {array.dtype}{hint}.")
-    if array.size and (array.min() < 0 or array.max() >= n):
+    if array.size and (array.min() < 0 or (n is not None and array.max() >= n)):
         what = f" ({size_name})" if size_name else ""
-        raise IndexRangeError(f"{name} must lie in [0, {n}){what}; got range [{array.min()}, {array.max()}].")
+        bound = f"lie in [0, {n}){what}" if n is not None else "be >= 0"
+        raise IndexRangeError(f"{name} must {bound}; got range [{array.min()}, {array.max()}].")
     return array.astype(np.int64)
 
 

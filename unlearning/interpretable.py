@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from masimu_env.config import check_indices
+
 from .config import UnlearningConfig
 from .data import UnlearningData
 from .explain import ExplainConfig, explain
@@ -94,7 +96,7 @@ class InterpretableWeights:
             seconds: time it took to compute them.
             forget_weights: (g,) positive weights of the forget columns; None: all 1.
         """
-        self.retain_indices = np.asarray(retain_indices, dtype=np.int64)
+        self.retain_indices = check_indices(retain_indices, None, "retain_indices", flat=False)
         self.retain_coefs = np.asarray(retain_coefs, dtype=np.float64)
         self.forget_coefs = np.asarray(forget_coefs, dtype=np.float64)
         if self.retain_coefs.shape[0] != self.retain_indices.shape[0]:

@@ -140,6 +140,7 @@ def predict_proba(model: Any, dataset: Any, indices: Sequence[int] | np.ndarray 
         (n, K) float64 numpy array, rows summing to 1.
     """
     idx = np.arange(len(dataset)) if indices is None else check_indices(indices, len(dataset), "indices")
+    batch_size = check_int(batch_size, "predict_proba batch_size", 1)  # -5 returned no rows at all
     if is_multi_agent(model):
         import inspect
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.hooks import RemovableHandle
 
+from masimu_env.config import check_indices
 from masimu_env.datasets import ImageDataset
 
 from .data import UnlearningData
@@ -42,7 +43,7 @@ class RetainEpisodes:
 
     def __init__(self, env: Any, retain: np.ndarray) -> None:
         self.env = env
-        self.retain = np.sort(np.asarray(retain, dtype=np.int64))
+        self.retain = np.sort(check_indices(retain, None, "retain", flat=False))
         env_indices = np.asarray(getattr(env, "indices", self.retain))
         if not np.isin(env_indices, self.retain).all():
             raise ValueError("the wrapped env draws episodes outside the retain set; build it with indices=retain.")
@@ -110,7 +111,7 @@ class InterpretableStepHook:
     def _indices(self) -> np.ndarray:
         if isinstance(self.source, RetainEpisodes):
             return self.source.played_indices(clear=True)
-        return np.asarray(self.source(), dtype=np.int64).reshape(-1)
+        return check_indices(self.source(), None, "InterpretableStepHook source() indices")
 
     @torch.no_grad()
     def scale(self, params: Any) -> float:

@@ -208,7 +208,12 @@ class Simulator:
         return state.t >= self.config.n_steps
 
     def reward(self, state: SimState, probs: Tensor) -> Tensor:
-        """r_tau = -L(p_bar - e_i) per episode, (B,), differentiable in ``probs`` (B, N, K)."""
+        """r_tau = -L(p_bar - e_i) per episode, (B,), differentiable in ``probs`` (B, N, K) class distributions
+        (the learner's softmax; :meth:`probs` makes them from logits or votes). The shape is checked (a K=5 tensor on
+        a 3-class core used to score silently); the values are not, to keep the hot path free of device syncs."""
+        wanted = (state.batch_size, self.config.n_agents, self.n_classes)
+        if tuple(probs.shape) != wanted:
+            raise ValueError(f"probs must be (B, N, K) = {wanted} class distributions; got shape {tuple(probs.shape)}.")
         return dynamics.episode_reward(probs, state.labels, self.config.reward_loss)
 
     def probs(self, predictions: Tensor) -> Tensor:

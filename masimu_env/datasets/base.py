@@ -50,7 +50,7 @@ class ImageDataset:
     ) -> None:
         if (images is None) == (loader is None):
             raise TypeError("ImageDataset needs exactly one of images= (a uint8 tensor) or loader= (index -> image).")
-        labels = np.asarray(labels, dtype=np.int64)
+        labels = _integer_array(labels, f"{name} labels")  # floats were truncated (1.7 -> 1), bools read as 0/1
         if labels.ndim != 1:
             raise ValueError(f"labels must be 1-D; got shape {labels.shape}.")
         if images is not None:
@@ -81,6 +81,8 @@ class ImageDataset:
         return int(self.labels.shape[0])
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"{self.name} index must be an int; got {index!r} (use get_batch for several rows).")
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {self.name} ({n} images).")

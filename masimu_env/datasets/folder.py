@@ -140,7 +140,12 @@ def load_folder(root: Path, split: str = "train", image_size: Any = None, cache_
         Others as in :func:`load_resisc45`.
     """
     check_split(split, "folder")
+    check_fraction(test_fraction, "test_fraction")  # checked even where the layout makes them unused, never ignored
+    check_seed(split_seed, "split_seed")
     if (root / "train").is_dir() and (root / "test").is_dir():
+        if (test_fraction, split_seed) != (0.15, 0):
+            raise ValueError(f"folder: '{root}' has train/ and test/ folders, its own split, so test_fraction and "
+                             "split_seed do not apply; leave them at their defaults.")
         names = sorted({e.name for part in ("train", "test") for e in os.scandir(root / part)
                         if e.is_dir() and not e.name.startswith(".")})
         parts = ["train", "test"] if split == "all" else [split]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import check_indices, check_int, check_seed, is_real
+from .base import _integer_array
 from ..serialization import python_numbers, write_text_atomically
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def group_stratified_split(
     Returns:
         rest, part: sorted int64 index arrays, disjoint, together covering ``range(n)``.
     """
-    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    labels = _integer_array(labels, "labels").reshape(-1)  # float labels were truncated into classes
     n = labels.shape[0]
     if not 0 < part_size < n:
         raise ValueError(f"split size must lie in [1, {n - 1}] for {n} samples; got {part_size}.")

@@ -54,3 +54,61 @@ def test_every_entry_point_refuses_float_rows_and_names_them():
             call(np.array([1.7]))
         with pytest.raises(IndexRangeError, match=rf"^{name} must lie in \[0, 6\)"):
             call(np.array([6]))
+
+
+def test_labels_rows_and_shapes_are_refused_not_truncated(tmp_path):
+    """Each of these used to be cast silently (a clamp/drop audit reproduced every one)."""
+    from masimu_env.config import SimConfig
+    from masimu_env.core import Simulator
+    from masimu_env.datasets import ImageDataset, train_test_indices
+
+    images = torch.zeros((4, 1, 4, 4), dtype=torch.uint8)
+    with pytest.raises(TypeError, match="x labels must be integers; got dtype float64"):
+        ImageDataset("x", np.array([0.9, 1.7, 0.2, 1.999]), ["a", "b"], images=images)  # was [0 1 0 1]
+    with pytest.raises(TypeError, match="x labels must be integers; got dtype bool"):
+        ImageDataset("x", np.array([True, False, True, False]), ["a", "b"], images=images)
+    data = ImageDataset("x", np.array([0, 1, 0, 1]), ["a", "b"], images=images)
+    with pytest.raises(TypeError, match="x index must be an int; got True"):
+        data[True]  # was row 1
+    assert data[np.int64(-1)][1] == 1
+    with pytest.raises(TypeError, match="labels must be integers"):
+        train_test_indices(np.array([0.5, 1.5] * 10), 0.2, seed=0)  # was stratified as classes 0 and 1
+    sim = Simulator(SimConfig(n_agents=2, n_steps=1, window=2), n_classes=3)
+    state = sim.reset(images[:1], torch.tensor([0]), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"probs must be \(B, N, K\) = \(1, 2, 3\) class distributions"):
+        sim.reward(state, torch.full((1, 2, 5), 0.2))  # a 5-class tensor scored on a 3-class core
+
+
+def test_learner_and_unlearning_inputs_are_refused_not_truncated(tmp_path):
+    from agents import AgentConfig, MAReinforce
+    from unlearning.interpretable import InterpretableWeights
+    from unlearning.models import make_classifier, predict_proba
+    from unlearning.wrapper import InterpretableStepHook
+
+    with pytest.raises(ValueError, match=r"image_shape \(1\.9, 8\.7, 8\.2\)'s entries must be an int >= 1"):
+        MAReinforce(AgentConfig(window=4), 10, (1.9, 8.7, 8.2))  # was (1, 8, 8)
+    with pytest.raises(IndexDtypeError, match="retain_indices must be integers; got dtype float64"):
+        InterpretableWeights([0.2, 5.9, 9.5], np.ones((3, 2)), np.ones((1, 2)))  # was [0 5 9]
+    weights = InterpretableWeights([0, 5], np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 0.0]]))
+    hook = InterpretableStepHook(weights, lambda: [0.9, 5.7])
+    with pytest.raises(IndexDtypeError, match="InterpretableStepHook source\\(\\) indices must be integers"):
+        hook.scale([torch.nn.Parameter(torch.ones(2))])  # I_w was computed for rows 0 and 5
+    data = from_arrays(np.zeros((6, 8, 8), dtype=np.uint8), np.arange(6) % 2, name="toy")
+    with pytest.raises(ValueError, match="predict_proba batch_size must be an int >= 1; got -5"):
+        predict_proba(make_classifier((1, 8, 8), 2), data, np.arange(6), batch_size=-5)  # returned 0 rows
+
+
+def test_folder_train_test_layout_refuses_split_settings_it_cannot_use(tmp_path):
+    from PIL import Image
+
+    from masimu_env import datasets
+
+    for part in ("train", "test"):
+        for name in ("a", "b"):
+            (tmp_path / part / name).mkdir(parents=True)
+            Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / part / name / "x.png")
+    assert len(datasets.load("folder", root=tmp_path, split="train")) == 2
+    with pytest.raises(ValueError, match="test_fraction must be a number in"):
+        datasets.load("folder", root=tmp_path, split="train", test_fraction=7.5)  # loaded without a word
+    with pytest.raises(ValueError, match="has train/ and test/ folders, its own split"):
+        datasets.load("folder", root=tmp_path, split="train", test_fraction=0.3)

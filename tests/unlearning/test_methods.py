@@ -384,7 +384,12 @@ def test_learner_checkpoints_are_keyed_by_its_settings_too(digits_small, tmp_pat
     assert all(torch.equal(a, b) for a, b in zip(pooled.net.state_dict().values(), averaged.net.state_dict().values()))
     Checkpointer("ma_retrain", data, config, pooled).save({"epoch": 1})
     assert Checkpointer("ma_retrain", data, config, pooled).load() is not None
-    assert Checkpointer("ma_retrain", data, config, averaged).load() is None
+    with pytest.warns(UserWarning, match=r"ma_retrain.ckpt' holds a ma_retrain checkpoint of other data"):
+        assert Checkpointer("ma_retrain", data, config, averaged).load() is None
+    # an unreadable file is named, not a bare UnpicklingError (it stopped the run before)
+    (tmp_path / "ma_retrain.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match=r"ma_retrain.ckpt' is not an unlearning checkpoint"):
+        assert Checkpointer("ma_retrain", data, config, pooled).load() is None
 
 
 @pytest.mark.parametrize("method, settings, match", [

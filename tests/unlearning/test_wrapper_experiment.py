@@ -187,12 +187,14 @@ def test_cached_originals_and_checkpoints_follow_the_pixels(digits_small, tmp_pa
     inverted = ImageDataset(train.name, train.labels, train.classes, images=255 - images)
     kwargs = dict(methods=["retrain"], out_dir=tmp_path, cnn_epochs=1, progress=False, write=False)
     first = run_experiment((train, test), **kwargs)
-    second = run_experiment((inverted, test), **kwargs)
+    with pytest.warns(UserWarning, match="retrain.ckpt' holds a retrain checkpoint of other data"):
+        second = run_experiment((inverted, test), **kwargs)
     assert len(list((tmp_path / "originals").glob("cnn_*.pt"))) == 2
     assert second.runs[0].record["resumed_from_epoch"] in (None, 0)
     # another test set: the cached original's test accuracy is measured on it, not copied
     other_test = test.subset(np.arange(60))
-    third = run_experiment((train, other_test), **kwargs)
+    with pytest.warns(UserWarning, match="holds a retrain checkpoint of other data"):  # the inverted run's
+        third = run_experiment((train, other_test), **kwargs)
     info = third.originals["cnn/seed0"]
     assert info["path"] == first.originals["cnn/seed0"]["path"]
     from unlearning.experiment import original_model

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from agents.serialization import python_numbers
+from agents.serialization import load_weights_only, python_numbers
 
 from ..config import UnlearningConfig
 from ..data import UnlearningData
@@ -261,7 +262,8 @@ class Checkpointer:
 
     The file loads with ``torch.load(weights_only=True)``: it holds only tensors, numbers,
     strings, lists and dicts (NumPy scalars, e.g. a metric from ``np.mean`` or a learning rate from a NumPy
-    schedule, are saved as the Python numbers they hold). A checkpoint made with other data or settings is ignored.
+    schedule, are saved as the Python numbers they hold). A checkpoint made with other data or settings, or one that
+    cannot be read, is ignored with a warning naming the file, and replaced by this run's.
     """
 
     def __init__(self, method: str, data: UnlearningData, config: UnlearningConfig, model: Any) -> None:
@@ -271,8 +273,19 @@ class Checkpointer:
     def load(self) -> dict[str, Any] | None:
         if self.path is None or not self.path.exists():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
-        if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != self.fingerprint:
+        try:
+            state = load_weights_only(self.path, "cpu", "an unlearning checkpoint")
+        except ValueError as err:
+            warnings.warn(f"{err}; ignoring it, and this run's checkpoint replaces it.", UserWarning, stacklevel=3)
+            return None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            warnings.warn(f"'{self.path}' is not an unlearning checkpoint of this version; ignoring it, and this run's "
+                          "checkpoint replaces it.", UserWarning, stacklevel=3)
+            return None
+        if state.get("fingerprint") != self.fingerprint:
+            warnings.warn(f"'{self.path}' holds a {self.path.stem} checkpoint of other data, starting weights or "
+                          "settings; ignoring it, and this run's checkpoint replaces it (pass another checkpoint_dir "
+                          "to keep it).", UserWarning, stacklevel=3)
             return None
         return state
 
