@@ -153,7 +153,7 @@ def _cmd_unlearn(argv: Sequence[str]) -> int:
     started = time.perf_counter()
     report = run_experiment(args.dataset, methods=args.methods, seeds=range(args.seeds), out_dir=args.out,
                             root=args.root, image_size=args.image_size, download=args.download,
-                            forget_fraction=0.1 if args.forget_fraction is None else args.forget_fraction,
+                            forget_fraction=args.forget_fraction,
                             forget_mode=args.forget_mode, forget_classes=forget_classes, device=args.device,
                             progress=not args.no_progress, **extra)
     print()

@@ -408,7 +408,7 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
                    methods: Sequence[str] = DEFAULT_METHODS, seeds: Sequence[int] = (0,),
                    out_dir: str | Path = "unlearning_out", *, root: Any = None, image_size: Any = None,
                    download: bool = False,
-                   forget_fraction: float = 0.1, forget_mode: str = "random",
+                   forget_fraction: float | None = None, forget_mode: str = "random",
                    forget_classes: Sequence[int | str] | None = None, cnn_epochs: int = 25, ma_epochs: int = 10,
                    agent_overrides: dict[str, Any] | None = None, settings: dict[str, Any] | None = None,
                    method_settings: dict[str, dict[str, Any]] | None = None, arch: str = "auto",
@@ -425,7 +425,8 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         root, image_size, download: forwarded to ``datasets.load`` (``download`` fetches missing MNIST /
             CIFAR-10 files).
         forget_fraction, forget_mode, forget_classes: the retain/forget split
-            (:func:`masimu_env.datasets.retain_forget_split`).
+            (:func:`masimu_env.datasets.retain_forget_split`; ``forget_fraction`` None: 0.1, or unused when
+            ``forget_classes`` names the classes).
         cnn_epochs: epochs of the original standard classifier (Retrain uses as many by default).
         ma_epochs: epochs of the original multi-agent learners (``ma_retrain`` uses as many).
         agent_overrides: ``AgentConfig`` fields for the multi-agent originals (e.g. hidden_size).
@@ -522,7 +523,8 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
             raise ValueError(f"seed {seed}'s forget set holds {len(split.forget)} image(s) of the {len(train)} "
                              f"training images, but the membership-inference attack (cross-validated over forget "
                              f"and test images) needs at least {MIN_FORGET}; raise forget_fraction (now "
-                             f"{forget_fraction}; --forget-fraction on the command line) or forget more classes.")
+                             f"{split.meta.get('forget_fraction')}; --forget-fraction on the command line) or forget "
+                             "more classes.")
         splits[seed] = split
     # the given originals serve every seed: loaded and checked once, before anything trains
     loaded = {kind: _load_given(kind, path, train, test, arch, device) for kind, path in given.items()}
@@ -546,7 +548,7 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
                              "test": len(test)},
                             settings={"global": base, "per_method": method_settings or {},
                                       "cnn_epochs": cnn_epochs, "ma_epochs": ma_epochs,
-                                      "forget_fraction": forget_fraction, "forget_mode": forget_mode,
+                                      "forget_fraction": split.meta.get("forget_fraction"), "forget_mode": forget_mode,
                                       "forget_classes": None if forget_classes is None else list(forget_classes),
                                       "agent_overrides": dict(agent_overrides or {}), "arch": arch,
                                       "environment": run_environment(device)})

@@ -297,7 +297,7 @@ def _class_indices(ds: "ImageDataset", forget_classes: Sequence[int | str]) -> l
 
 def retain_forget_split(
     ds: "ImageDataset",
-    forget_fraction: float = 0.1,
+    forget_fraction: float | None = None,
     mode: str = "random",
     forget_classes: Sequence[int | str] | None = None,
     seed: int = 0,
@@ -306,10 +306,10 @@ def retain_forget_split(
 
     Args:
         ds: the (training) dataset to unlearn from.
-        forget_fraction: in (0, 1). "random": the forget set holds ``floor(len(ds) * forget_fraction)``
+        forget_fraction: in (0, 1); None: 0.1. "random": the forget set holds ``floor(len(ds) * forget_fraction)``
             samples (whole groups, uniformly at random; exact unless group sizes forbid it). "class"
             with ``forget_classes=None``: ``max(1, round(num_classes * forget_fraction))`` classes are
-            drawn at random.
+            drawn at random. It does not apply when ``forget_classes`` names the classes, and is refused then.
         mode: "random" (a random share of the samples) or "class" (every sample of ``forget_classes``).
         forget_classes: class names or label ints, "class" mode only. A string is a class name when one is
             spelled so, else (all digits) a label index.
@@ -318,7 +318,11 @@ def retain_forget_split(
     Returns:
         A :class:`RetainForgetSplit` whose ``retain`` and ``forget`` partition ``range(len(ds))``.
     """
-    forget_fraction = check_fraction(forget_fraction, "forget_fraction")
+    if forget_fraction is not None and forget_classes is not None and mode == "class":
+        raise ValueError(f"forget_fraction={forget_fraction} does not apply when forget_classes names the classes to "
+                         "forget (they are forgotten whole); leave it unset.")  # it was ignored, and recorded
+    if forget_fraction is not None or forget_classes is None:
+        forget_fraction = check_fraction(0.1 if forget_fraction is None else forget_fraction, "forget_fraction")
     seed = check_seed(seed, "seed")  # None drew a different split on every call (and recorded seed=None)
     if isinstance(forget_classes, (str, bytes)):  # "12" was read letter by letter: classes 1 and 2
         raise ValueError(f"forget_classes must be a list of class names or label indices; got the string "

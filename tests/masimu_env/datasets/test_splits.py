@@ -243,3 +243,17 @@ def test_grey_stacks_stay_unambiguous_and_the_seed_is_named():
     assert from_arrays(np.zeros((2, 1, 4, 4), np.uint8), [0, 1]).image_shape == (1, 4, 4)
     with pytest.raises(ValueError, match=r"^seed must be an int"):
         train_test_indices([0, 1, 0, 1], seed=None)
+
+
+def test_forget_fraction_is_refused_where_named_classes_make_it_unused():
+    """It was ignored and still recorded in the split's meta (and in run_experiment's report) as if used."""
+    from masimu_env import datasets
+
+    ds = datasets.load("digits")
+    with pytest.raises(ValueError, match="forget_fraction=0.5 does not apply when forget_classes names the classes"):
+        datasets.retain_forget_split(ds, forget_fraction=0.5, mode="class", forget_classes=[3])
+    named = datasets.retain_forget_split(ds, mode="class", forget_classes=[3])
+    assert named.meta["forget_fraction"] is None and set(ds.labels[named.forget]) == {3}
+    assert datasets.retain_forget_split(ds).meta["forget_fraction"] == 0.1  # the default where it applies
+    drawn = datasets.retain_forget_split(ds, mode="class", forget_fraction=0.2)
+    assert drawn.meta["forget_fraction"] == 0.2 and len(drawn.forget_classes) == 2
