@@ -120,6 +120,9 @@ class UnlearningConfig:
                 raise ValueError(f"UnlearningConfig.{name} must be a finite number >= 0; got {getattr(self, name)!r}.")
         if self.scrub_kd_temperature == 0:
             raise ValueError("UnlearningConfig.scrub_kd_temperature must be > 0; got 0.")
+        if self.optimizer == "adam" and self.momentum is not None:  # Adam has no momentum: it was recorded, unused
+            raise ValueError(f"UnlearningConfig.momentum applies to SGD only; got momentum={self.momentum} with "
+                             "optimizer='adam' (leave momentum unset).")
 
     @classmethod
     def from_settings(cls, **settings: Any) -> "UnlearningConfig":
@@ -132,8 +135,11 @@ class UnlearningConfig:
         return cls(**settings)
 
     def resolve(self, defaults: dict[str, Any]) -> "UnlearningConfig":
-        """A copy with every ``None`` field that ``defaults`` names filled from it."""
+        """A copy with every ``None`` field that ``defaults`` names filled from it (but ``momentum`` under Adam, which
+        has none: a method's SGD default would be recorded as if it had taken effect)."""
         fill = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        if (self.optimizer or fill.get("optimizer")) == "adam":
+            fill.pop("momentum", None)
         return dataclasses.replace(self, **fill)
 
     def to_dict(self) -> dict[str, Any]:

@@ -496,3 +496,12 @@ def test_gradient_ascent_raises_the_forget_loss(digits_small, trained_cnn):
     unlearned, _ = unlearning.unlearn("gradient_ascent", trained_cnn, train, split, epochs=1, lr=1e-2,
                                       momentum=0.0, weight_decay=0.0, batch_size=64)
     assert forget_loss(unlearned) > forget_loss(trained_cnn) + 0.02  # 0.204 -> 0.239; descending would lower it
+
+
+def test_momentum_is_refused_and_not_recorded_under_adam(digits_small, trained_cnn):
+    """Adam has no momentum: a given one was ignored but recorded, and GA's SGD default 0.9 was recorded too."""
+    train, _, split = digits_small
+    with pytest.raises(ValueError, match="UnlearningConfig.momentum applies to SGD only; got momentum=0.5"):
+        unlearning.unlearn("gradient_ascent", trained_cnn, train, split, optimizer="adam", momentum=0.5, epochs=1)
+    _, record = unlearning.unlearn("gradient_ascent", trained_cnn, train, split, optimizer="adam", epochs=1)
+    assert record.config["optimizer"] == "adam" and record.config["momentum"] is None
