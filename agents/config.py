@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from masimu_env.config import SimConfig, check_int, check_seed, defaults_for, document_fields, field_docs, is_real
+from masimu_env.config import (SimConfig, UnknownSettingError, check_int, check_seed, defaults_for, document_fields,
+                               field_docs, is_real)
 
 BELIEFS = ("gru", "lstm")
 BASELINES = ("mean", "greedy", "loo", "none")
@@ -209,11 +210,13 @@ class AgentConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "AgentConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` naming them."""
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`masimu_env.config.UnknownSettingError` (a TypeError
+        and a ValueError) naming them."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"Unknown AgentConfig field(s) {unknown}; valid fields: {', '.join(sorted(known))}.")
+            raise UnknownSettingError(f"Unknown AgentConfig field(s) {unknown}; valid fields: "
+                                      f"{', '.join(sorted(known))}.")
         return cls(**values)
 
     @classmethod

@@ -80,6 +80,11 @@ def check_seed(value: Any, name: str, *, optional: bool = False) -> int | None:
     return check_int(value, name, 0, below=2**63, optional=optional)
 
 
+class UnknownSettingError(TypeError, ValueError):
+    """A keyword that names no field of a config (a typo): a TypeError like Python's for an unexpected keyword
+    argument, and a ValueError as the configs raised before, so either ``except`` catches it."""
+
+
 class IndexDtypeError(TypeError, ValueError):
     """Row indices that are not integers (floats would truncate 1.7 to row 1; a boolean mask would read as rows 0
     and 1). Both a TypeError and a ValueError, so either ``except`` catches it."""

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from masimu_env.config import check_int, check_seed, document_fields, is_real
+from masimu_env.config import UnknownSettingError, check_int, check_seed, document_fields, is_real
 
 
 @document_fields
@@ -126,12 +126,13 @@ class UnlearningConfig:
 
     @classmethod
     def from_settings(cls, **settings: Any) -> "UnlearningConfig":
-        """Build from keyword settings, naming the valid ones when a key is unknown."""
+        """Build from keyword settings; an unknown key raises :class:`masimu_env.config.UnknownSettingError` (a
+        TypeError and a ValueError) naming the valid ones."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(settings) - names)
         if unknown:
-            raise ValueError(f"Unknown unlearning setting(s) {', '.join(unknown)}; "
-                             f"valid settings: {', '.join(sorted(names))}.")
+            raise UnknownSettingError(f"Unknown unlearning setting(s) {', '.join(unknown)}; "
+                                      f"valid settings: {', '.join(sorted(names))}.")
         return cls(**settings)
 
     def resolve(self, defaults: dict[str, Any]) -> "UnlearningConfig":

@@ -412,3 +412,17 @@ def test_config_fields_are_documented_in_help():
         for field in dataclasses.fields(cls):
             assert f"    {field.name}: " in cls.__doc__, (cls.__name__, field.name)
     assert "max_cycles: Upper bound on env steps (PettingZoo convention). Below n_steps" in SimConfig.__doc__
+
+
+def test_unknown_settings_raise_one_type_everywhere():
+    """A typo in a keyword was a TypeError in datasets.load and parallel_env but a ValueError in unlearn and
+    AgentConfig.from_dict; the configs now raise UnknownSettingError, which is both."""
+    import unlearning
+    from agents import AgentConfig
+    from masimu_env.config import UnknownSettingError
+
+    with pytest.raises(TypeError, match=r"Unknown AgentConfig field\(s\) \['hiden_size'\]"):
+        AgentConfig.from_dict({"hiden_size": 8})
+    with pytest.raises(UnknownSettingError, match="Unknown unlearning setting"):
+        unlearning.UnlearningConfig.from_settings(lerning_rate=0.1)
+    assert issubclass(UnknownSettingError, ValueError)  # what they raised before still catches it
