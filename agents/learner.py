@@ -154,7 +154,7 @@ class MAReinforce:
         elif not isinstance(config, AgentConfig):
             raise TypeError(f"config must be an AgentConfig or a dict of its fields; got {type(config).__name__}.")
         n_classes = check_int(n_classes, "n_classes", 2)
-        image_shape = tuple(image_shape)
+        image_shape = tuple(image_shape.tolist() if isinstance(image_shape, Tensor) else image_shape)
         if len(image_shape) != 3:
             raise ValueError(f"image_shape must be (C, H, W); got {image_shape}.")
         image_shape = tuple(check_int(s, f"image_shape {image_shape}'s entries", 1) for s in image_shape)

@@ -141,10 +141,12 @@ def field_docs(cls: type) -> dict[str, str]:
 def document_fields(cls: type) -> type:
     """Class decorator: append an ``Attributes:`` section built from the attribute docstrings, which Python itself
     discards, so ``help(SimConfig)`` and IDEs show what each field means."""
+    import inspect
+
     docs = field_docs(cls)
     if docs:
         lines = "\n".join(f"    {name}: {text}" for name, text in docs.items())
-        cls.__doc__ = f"{(cls.__doc__ or '').rstrip()}\n\nAttributes:\n{lines}\n"
+        cls.__doc__ = f"{inspect.cleandoc(cls.__doc__ or '')}\n\nAttributes:\n{lines}\n"
     return cls
 
 

@@ -520,11 +520,12 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         split = datasets_module.retain_forget_split(train, forget_fraction=forget_fraction, mode=forget_mode,
                                                     forget_classes=forget_classes, seed=seed)
         if len(split.forget) < MIN_FORGET:
+            remedy = ("name more classes in forget_classes (--forget-classes)" if forget_classes is not None else
+                      f"raise forget_fraction (now {split.meta.get('forget_fraction')}; --forget-fraction on the "
+                      "command line)")
             raise ValueError(f"seed {seed}'s forget set holds {len(split.forget)} image(s) of the {len(train)} "
                              f"training images, but the membership-inference attack (cross-validated over forget "
-                             f"and test images) needs at least {MIN_FORGET}; raise forget_fraction (now "
-                             f"{split.meta.get('forget_fraction')}; --forget-fraction on the command line) or forget "
-                             "more classes.")
+                             f"and test images) needs at least {MIN_FORGET}; {remedy}.")
         splits[seed] = split
     # the given originals serve every seed: loaded and checked once, before anything trains
     loaded = {kind: _load_given(kind, path, train, test, arch, device) for kind, path in given.items()}

@@ -98,6 +98,8 @@ def make_classifier(image_shape: Sequence[int], num_classes: int, arch: str = "a
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}; got {arch!r}.")
+    if isinstance(image_shape, Tensor):
+        image_shape = image_shape.tolist()
     shape = tuple(image_shape) if isinstance(image_shape, (tuple, list, torch.Size, np.ndarray)) else None
     if shape is None or len(shape) != 3:
         raise ValueError(f"image_shape must be (C, H, W), e.g. dataset.image_shape; got {image_shape!r} (the "

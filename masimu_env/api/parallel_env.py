@@ -124,7 +124,14 @@ class MasimuParallelEnv(ParallelEnv):
     def _check_start_corners(self, value: Any) -> torch.Tensor:
         """``reset(options={"corners": ...})`` as an (N, 2) long tensor, or a ValueError naming the option."""
         what = "reset(options={'corners': ...})"
-        corners = torch.as_tensor(value.detach().cpu() if isinstance(value, torch.Tensor) else np.asarray(value))
+        try:  # a copy: the episode must not move when the caller reuses its buffer
+            array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            if array.dtype.kind == "u":  # torch has no min/max for wide unsigned types; the values are what count
+                array = array.astype(np.int64)
+            corners = torch.tensor(array)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{what} must be ({self.config.n_agents}, 2) integer (row, col) corners; got {value!r} "
+                             f"({err}).") from None
         if tuple(corners.shape) != (self.config.n_agents, 2):
             raise ValueError(f"{what} must be ({self.config.n_agents}, 2) (row, col) corners, one per agent; got shape "
                              f"{tuple(corners.shape)}.")

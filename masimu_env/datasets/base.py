@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -81,8 +82,14 @@ class ImageDataset:
         return int(self.labels.shape[0])
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+        # any integer scalar (int, NumPy, a 0-d tensor from a torch sampler) via operator.index; bools and floats raise
+        if isinstance(index, (bool, np.bool_)) or getattr(index, "dtype", None) in (torch.bool, np.bool_):
             raise TypeError(f"{self.name} index must be an int; got {index!r} (use get_batch for several rows).")
+        try:
+            index = operator.index(index)
+        except TypeError:
+            raise TypeError(f"{self.name} index must be an int; got {index!r} (use get_batch for several rows)."
+                            ) from None
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {self.name} ({n} images).")

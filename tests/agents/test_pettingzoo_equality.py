@@ -119,3 +119,9 @@ def test_reset_corners_option_is_checked_and_named(digits_test):
         with pytest.raises(ValueError, match=match):
             env.reset(options={"corners": bad})
     assert env._state.corners[0].tolist() == [[0, 0], [4, 4], [2, 1]]  # a refused reset leaves the episode as it was
+    buffer = np.array([[1, 1], [2, 2], [3, 3]], dtype=np.uint32)  # unsigned: torch has no min/max for uint32
+    env.reset(options={"corners": buffer})
+    buffer[:] = 0  # the caller reuses its buffer: the episode keeps its own copy
+    assert env._state.corners[0].tolist() == [[1, 1], [2, 2], [3, 3]]
+    with pytest.raises(ValueError, match=r"reset\(options=\{'corners': \.\.\.\}\) must be \(3, 2\) integer"):
+        env.reset(options={"corners": [[None, 0]] * 3})

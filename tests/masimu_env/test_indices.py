@@ -70,7 +70,15 @@ def test_labels_rows_and_shapes_are_refused_not_truncated(tmp_path):
     data = ImageDataset("x", np.array([0, 1, 0, 1]), ["a", "b"], images=images)
     with pytest.raises(TypeError, match="x index must be an int; got True"):
         data[True]  # was row 1
-    assert data[np.int64(-1)][1] == 1
+    for bad in (torch.tensor(True), 1.0, torch.tensor(1.0)):
+        with pytest.raises(TypeError, match="x index must be an int"):
+            data[bad]
+    # integer scalars of every kind, as torch samplers (randperm, SubsetRandomSampler) and Subset hand them over
+    assert data[np.int64(-1)][1] == data[torch.tensor(3)][1] == data[np.array(1)][1] == 1
+    from torch.utils.data import DataLoader, Subset
+
+    loaded = next(iter(DataLoader(data, batch_size=4, sampler=torch.randperm(4))))
+    assert sorted(loaded[1].tolist()) == [0, 0, 1, 1] and Subset(data, torch.tensor([2, 3]))[1][1] == 1
     with pytest.raises(TypeError, match="labels must be integers"):
         train_test_indices(np.array([0.5, 1.5] * 10), 0.2, seed=0)  # was stratified as classes 0 and 1
     sim = Simulator(SimConfig(n_agents=2, n_steps=1, window=2), n_classes=3)

@@ -36,6 +36,7 @@ def test_resnet18_for_high_resolution():
     with pytest.raises(ValueError, match="num_classes must be an int >= 2; got 1"):
         make_classifier((1, 8, 8), 1)
     assert make_classifier(np.array([1, 8, 8]), np.int64(3))(torch.zeros(1, 1, 8, 8)).shape == (1, 3)
+    assert make_classifier(torch.tensor([1, 8, 8]), 3)(torch.zeros(1, 1, 8, 8)).shape == (1, 3)
 
 
 def test_reinitialize_is_seeded_and_changes_weights():
