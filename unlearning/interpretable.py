@@ -48,6 +48,16 @@ class MultiAgentLogits(nn.Module):
         self.learner = learner
         self.net = learner.net  # registered so device lookup and the cache fingerprint see the weights
 
+    def get_extra_state(self) -> dict[str, Any]:
+        """What the output depends on beyond the weights (steps, agents, window, eval policy and seed, ...), so the
+        LIME cache, which keys a model by its ``state_dict``, misses when it changes (it returned stale
+        explanations for a learner with equal weights and other settings)."""
+        return {"agent_config": self.learner.config.fingerprint(), "n_classes": int(self.learner.n_classes),
+                "image_shape": tuple(int(s) for s in self.learner.image_shape)}
+
+    def set_extra_state(self, state: Any) -> None:
+        """Nothing to restore: the adapter reads its learner's settings (the state only keys caches)."""
+
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:
         """Args: images (B, C, H, W) float in [0, 1]. Returns: (B, K) float log-probabilities."""
@@ -74,7 +84,9 @@ class InterpretableWeights:
     I_w of a batch is crsim = mean over the batch's rows of rsim, clipped at 0 (Algorithm 3 lines
     12-15, :func:`unlearning.explain.interpretable_weight`). rsim of a retain image depends only on
     that image and the fixed forget table, so it is computed once per retain image here and a batch
-    only averages them -- the same number as calling ``interpretable_weight`` on the batch.
+    only averages them -- the same number as calling ``interpretable_weight`` on the batch when every forget
+    column has weight 1 (``forget_weights``: a column standing for several forget images, as with the per-class
+    sampling of :meth:`compute`, counts that many times, which ``interpretable_weight`` has no argument for).
 
     Attributes:
         retain_indices: (r,) int64 sorted dataset indices of the retain images.
@@ -109,9 +121,10 @@ class InterpretableWeights:
             raise ValueError("retain_indices must be sorted and unique.")
         self.forget_weights = (np.ones(len(self.forget_coefs)) if forget_weights is None
                                else np.asarray(forget_weights, dtype=np.float64))
-        if self.forget_weights.shape != (len(self.forget_coefs),) or not np.all(self.forget_weights > 0):
-            raise ValueError(f"forget_weights must be {len(self.forget_coefs)} positive numbers, one per "
-                             f"forget row; got shape {self.forget_weights.shape}.")
+        if (self.forget_weights.shape != (len(self.forget_coefs),) or not np.all(self.forget_weights > 0)
+                or not np.all(np.isfinite(self.forget_weights))):  # inf made every rsim NaN, then I_w silently 0
+            raise ValueError(f"forget_weights must be {len(self.forget_coefs)} finite positive numbers, one per "
+                             f"forget row; got {self.forget_weights!r}.")
         self.row_sims = np.concatenate([
             row_similarities(self.retain_coefs[i:i + 4096], self.forget_coefs, self.forget_weights).numpy()
             for i in range(0, len(self.retain_coefs), 4096)]) if len(self.retain_coefs) else np.zeros(0)

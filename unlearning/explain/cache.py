@@ -1,12 +1,14 @@
 """On-disk cache of LIME explanations, keyed by what determines them.
 
 Key = sha256 over: the model (class name plus every state_dict entry's name, dtype,
-shape and bytes), the images as passed (dtype, shape, bytes: the dataset content and the
+shape and bytes, extra state included), the images as passed (dtype, shape, bytes: the dataset content and the
 chosen indices), the explicit labels (or "predicted"), and every ``ExplainConfig`` field
 except ``batch_size`` (which changes only float rounding). A changed weight, image,
-index, label or setting therefore misses. A callable segmentation is keyed by its
-module, qualified name and repr: editing its body without renaming it does not
-invalidate old entries; clear the cache folder in that case.
+index, label or setting therefore misses. Only the ``state_dict`` keys the model: a model whose output also depends
+on plain attributes must return them from ``get_extra_state`` (the multi-agent adapter returns its learner's
+config), or the cache folder must be cleared when they change. A callable segmentation is keyed by its module,
+qualified name and a hash of its code, positional and keyword-only defaults; the globals it reads and the helpers it
+calls are not covered (a closure or a callable object is keyed by its repr, per process).
 
 Writes are atomic (temporary file in the same folder, then ``os.replace``), so a crashed
 or concurrent writer never leaves a half-written entry under the final name.
@@ -18,6 +20,8 @@ import dataclasses
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -83,6 +87,7 @@ def _callable_identity(fn: Any) -> str:
     digest = hashlib.sha256()
     _hash_code(digest, code)
     digest.update(repr(getattr(fn, "__defaults__", None)).encode())
+    digest.update(repr(sorted((getattr(fn, "__kwdefaults__", None) or {}).items())).encode())
     return f"{name}|{digest.hexdigest()[:16]}"
 
 
@@ -122,7 +127,7 @@ def load_entry(cache_dir: str | os.PathLike, key: str) -> dict[str, np.ndarray] 
     try:
         with np.load(path, allow_pickle=False) as stored:
             return {name: stored[name] for name in stored.files}
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:  # .npz entries are zip files
         warnings.warn(f"Ignoring unreadable LIME cache entry {path}: {error}", stacklevel=2)
         return None
 

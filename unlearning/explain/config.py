@@ -92,7 +92,8 @@ class ExplainConfig:
             value = getattr(self, name)
             if not is_real(value) or not np.isfinite(value):
                 raise ValueError(f"ExplainConfig.{name} must be a finite number > 0; got {value!r}.")
-        if not self.kernel_width ** 2 > 0:  # the kernel divides by width**2: 1e-300 squares to 0 (NaN coefficients)
+        # the kernel divides by width**2: 1e-300 squares to 0 (NaN coefficients); a negative width passed the square
+        if not (self.kernel_width > 0 and self.kernel_width ** 2 > 0):
             raise ValueError(f"ExplainConfig.kernel_width must be > 0 with a non-zero square; got "
                              f"{self.kernel_width!r}.")
         if not self.ridge_alpha > 0:
