@@ -62,9 +62,9 @@ class FitResult:
 
     Attributes:
         history: one dict per epoch run in this call (``epoch``, ``train_loss``, ``train_reward``,
-            ``train_accuracy``, ``log_prob``, ``entropy``, ``seconds``, ``elapsed`` and, with ``val``,
-            ``val_accuracy``, ``val_loss``, ``val_nll``). Under DDP the ``train_*`` averages are over this
-            rank's shard of the rows.
+            ``train_accuracy``, ``log_prob``, ``entropy``, ``seconds`` (this epoch), ``elapsed`` (training time
+            since the model's first epoch, across fits and resumes) and, with ``val``, ``val_accuracy``,
+            ``val_loss``, ``val_nll``). Under DDP the ``train_*`` averages are over this rank's shard of the rows.
         epochs_done: total epochs this model has trained (across fits and resumes).
         wall_time_s: seconds spent in this call.
     """
@@ -118,6 +118,8 @@ def _history_values(record: dict[str, Any]) -> dict[str, Any]:
     before the epoch's checkpoint or metrics file is written."""
     out = {}
     for key, value in record.items():
+        if isinstance(value, Tensor) and value.numel() == 1:  # e.g. an lr read from a tensor: the number it holds
+            value = value.item()
         value = python_numbers(value)
         if value is not None and not isinstance(value, (bool, int, float, str)):
             raise ValueError(f"history record key {key!r} holds a {type(value).__name__}; epoch records keep numbers "
@@ -244,7 +246,8 @@ class MAReinforce:
                              "history; pass a .json path (the CSV goes next to it).")
         if val is not None:  # checked now, not after the first epoch has trained
             self._check_dataset(val, "val")
-            _check_indices(val_indices, len(val), "val_indices")
+            if _check_indices(val_indices, len(val), "val_indices").size == 0:  # gave NaN metrics and bare NaN JSON
+                raise ValueError("fit got no validation rows: val_indices (or val) is empty.")
         elif val_indices is not None:
             raise ValueError("val_indices= was given without val=.")
         if self.optimizer is None or reset_optimizer or kind != self._optimizer_kind:
@@ -266,6 +269,7 @@ class MAReinforce:
         talk = verbose and rank == 0
         result = FitResult(epochs_done=self.epochs_done)
         start = time.perf_counter()
+        elapsed_before = float(self.history[-1].get("elapsed", 0.0)) if self.history else 0.0
         if cfg.baseline == "loo" and cfg.normalize_advantage and mode == "sample" and epochs > 0:
             warnings.warn("baseline='loo' with normalize_advantage=True scales the first epochs' tiny within-image "
                           "reward differences to unit size; on MNIST this made pi deterministic within 2 epochs (see "
@@ -313,7 +317,7 @@ class MAReinforce:
             if val is not None:
                 metrics = self.evaluate(val, indices=val_indices)
                 record.update(val_accuracy=metrics["accuracy"], val_loss=metrics["loss"], val_nll=metrics["nll"])
-            record["elapsed"] = time.perf_counter() - start
+            record["elapsed"] = elapsed_before + time.perf_counter() - start  # training time across fits and resumes
             self.history.append(record)  # callbacks may still add to it; checked below
             result.history.append(record)
             if talk:
@@ -325,8 +329,14 @@ class MAReinforce:
                 print(line + f" ({record['seconds']:.1f}s)", flush=True)
             # every callback runs, before the checkpoint, so what it records or changes (e.g. the lr) is saved
             # only True stops: a callback that returns something else (file.write's count, a metric) must not
+            own = dict(record)
             stops = [_asks_to_stop(cb(self, record)) for cb in callbacks]
-            record.update(_history_values(record))
+            try:
+                record.update(_history_values(record))
+            except ValueError:  # keep the epoch's own values, so save() and later fits still work, then say why
+                record.clear()
+                record.update(own)
+                raise
             stop = any(stops) or (max_seconds is not None and time.perf_counter() - start > max_seconds)
             if rank == 0:
                 if checkpoint_path is not None:

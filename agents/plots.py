@@ -12,7 +12,7 @@ from .serialization import atomic_path
 
 
 def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "",
-                 uniform_log_prob: float | None = None) -> None:
+                 uniform_log_prob: float | None = None, policy: str = "learned", eval_policy: str = "greedy") -> None:
     """Accuracy (training episodes, and validation where recorded), reward, and the path log-probability
     log p_tau per epoch, side by side.
 
@@ -21,6 +21,8 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]
         path: the PNG to write.
         title: prefix of the panel titles (e.g. the dataset).
         uniform_log_prob: N*T*ln(1/4), drawn as the random walk's level in the log p_tau panel.
+        policy, eval_policy: ``AgentConfig.policy`` / ``eval_policy``, so the legend says how the training and the
+            validation episodes moved.
 
     Raises:
         ValueError: when ``history`` is empty.
@@ -38,9 +40,12 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]
         return [float(h.get(key, math.nan)) for h in history]
 
     fig, (ax_acc, ax_reward, ax_logp) = plt.subplots(1, 3, figsize=(14, 4))
-    ax_acc.plot(epochs, series("train_accuracy"), label="training episodes (sampled moves)")
+    train_moves = "uniformly random moves" if policy == "random" else "sampled moves"
+    eval_moves = {"greedy": "greedy moves", "sample": "sampled moves", "random": "uniformly random moves"}.get(
+        eval_policy, f"{eval_policy} moves")
+    ax_acc.plot(epochs, series("train_accuracy"), label=f"training episodes ({train_moves})")
     if any("val_accuracy" in h for h in history):
-        ax_acc.plot(epochs, series("val_accuracy"), label="validation (greedy moves)")
+        ax_acc.plot(epochs, series("val_accuracy"), label=f"validation ({eval_moves})")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title=f"{title} accuracy".strip())
     ax_acc.legend(fontsize=8)
     ax_reward.plot(epochs, series("train_reward"))

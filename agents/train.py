@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--root", default=None, help="folder holding the dataset's native files (not needed for digits)")
     run.add_argument("--download", action="store_true",
                      help="fetch missing MNIST / CIFAR-10 files into --root with torchvision's downloaders")
-    run.add_argument("--image-size", type=int, default=None, help="resize images to this side (high-res datasets)")
+    run.add_argument("--image-size", type=positive_int, default=None,
+                     help="resize images to this side (high-res datasets)")
     run.add_argument("--out", default="runs/train",
                      help="folder for checkpoint.pt, metrics.json, history.{json,csv}, curves.png and data.json")
     run.add_argument("--split-from", default=None,
@@ -211,6 +212,8 @@ def _check_run_args(args: argparse.Namespace) -> None:
         args.graph = parse_field("graph", args.graph)  # its error names AgentConfig.graph, as --seed's names .seed
     if args.tensorboard is not None and importlib.util.find_spec("tensorboard") is None:
         raise ValueError(f"--tensorboard needs {INSTALL_HINT}")
+    if args.tensorboard and Path(args.tensorboard).exists() and not Path(args.tensorboard).is_dir():
+        raise ValueError(f"--tensorboard {args.tensorboard} is a file, not a folder.")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {args.out} is a file, not a folder.")
@@ -262,10 +265,16 @@ def train_main(argv: list[str] | None = None) -> int:
         if saved_state is not None:
             if data_file.is_file():  # the rows it was trained on: a resume must keep them
                 saved_options = _read_data_options(data_file)
-                moved = _flag_changes({k: v for k, v in data_options.items() if k in saved_options}, saved_options)
+                saved_world = saved_options.get("world_size", world)
+                if saved_world != world:  # not a flag: the number of torchrun processes
+                    raise ValueError(f"--resume continues {checkpoint} with the world size it was trained with: "
+                                     f"relaunch with torchrun --nproc_per_node {saved_world} (this run has {world} "
+                                     "process(es)).")
+                moved = _flag_changes({k: v for k, v in data_options.items()
+                                       if k in saved_options and k != "world_size"}, saved_options)
                 if moved:
-                    raise ValueError(f"--resume continues {checkpoint} on the data (and world size) it was trained "
-                                     f"on; these differ from it: {moved}.")
+                    raise ValueError(f"--resume continues {checkpoint} on the data it was trained on; these differ "
+                                     f"from it: {moved}.")
             model = MAReinforce.from_state_dict(saved_state, device=overrides.get("device"), source=checkpoint)
             given = {k: v for k, v in overrides.items() if k not in ("epochs", "device")}
             if "graph" in given and torch.equal(model.config.replace(graph=given["graph"]).sim_config.adjacency(),
@@ -317,7 +326,8 @@ def train_main(argv: list[str] | None = None) -> int:
             written = f"{checkpoint} and {out / METRICS_NAME}"
             if model.history:
                 plot_history(model.history, out / CURVES_NAME, title=args.dataset,
-                             uniform_log_prob=uniform_log_prob(cfg.n_agents, cfg.n_steps))
+                             uniform_log_prob=uniform_log_prob(cfg.n_agents, cfg.n_steps), policy=cfg.policy,
+                             eval_policy=cfg.eval_policy)
                 written = f"{checkpoint}, {out / METRICS_NAME} and {out / CURVES_NAME}"
             print(f"test accuracy {metrics['accuracy']:.4f} (loss {metrics['loss']:.4f}, {metrics['n']} images); "
                   f"wrote {written}", flush=True)

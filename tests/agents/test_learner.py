@@ -420,10 +420,11 @@ def test_callbacks_stop_only_on_true_and_records_stay_plain_numbers(tiny_config,
     with pytest.raises(ValueError, match="history record key 'curve' holds a ndarray"):
         model.fit(digits_train, epochs=1, indices=few_rows, progress=False, checkpoint_path=tmp_path / "c.pt",
                   callbacks=[lambda l, r: r.update(curve=np.zeros(3))])
-    assert (tmp_path / "c.pt").read_bytes() == before
-    with pytest.raises(ValueError, match="history record key 'curve'"):  # the bad record stays refused on save
-        model.save(tmp_path / "c.pt")
     assert (tmp_path / "c.pt").read_bytes() == before and not list(tmp_path.glob("*.tmp"))
+    # the refused record is back to the epoch's own values, so the learner still saves (it could not before)
+    assert "curve" not in model.history[-1]
+    model.save(tmp_path / "c.pt")
+    assert MAReinforce.load(tmp_path / "c.pt").epochs_done == 4
 
 
 def test_load_names_a_bad_device_not_the_file(tiny_config, digits_train, tmp_path):
@@ -480,3 +481,53 @@ def test_atomic_writes_keep_the_permissions_a_plain_write_gives(tmp_path):
         os.umask(mask)
     assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.json", "private.json", "report.json"]
+
+
+def test_a_callback_bad_value_leaves_the_learner_savable(tiny_config, digits_train, few_rows, tmp_path):
+    """A callback that stored a non-number left its record in the history: every later save() and fit() failed.
+    A 0-d tensor (an lr read from a tensor) is stored as the number it holds."""
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+
+    def tensor_lr(learner, record):
+        record["lr"] = torch.tensor(learner.optimizer.param_groups[0]["lr"])
+
+    model.fit(digits_train, epochs=1, indices=few_rows, callbacks=[tensor_lr], progress=False)
+    assert type(model.history[-1]["lr"]) is float
+
+    def bad(learner, record):
+        record["note"] = [1, 2]
+
+    with pytest.raises(ValueError, match="history record key 'note' holds a list"):
+        model.fit(digits_train, epochs=1, indices=few_rows, callbacks=[bad], progress=False)
+    assert "note" not in model.history[-1] and model.epochs_done == 2
+    model.save(tmp_path / "ok.pt")  # raised before
+    model.fit(digits_train, epochs=1, indices=few_rows, progress=False)
+    assert model.epochs_done == 3
+
+
+def test_elapsed_counts_across_fits_and_empty_validation_is_refused(tiny_config, digits_train, digits_test, few_rows):
+    model = MAReinforce(tiny_config(), 10, digits_train.image_shape)
+    model.fit(digits_train, epochs=1, indices=few_rows, progress=False)
+    model.fit(digits_train, epochs=1, indices=few_rows, progress=False)
+    first, second = (h["elapsed"] for h in model.history)
+    assert second == pytest.approx(first + model.history[1]["seconds"], rel=0.5) and second > first
+    with pytest.raises(ValueError, match="no validation rows: val_indices"):  # gave NaN metrics and NaN in the JSON
+        model.fit(digits_train, epochs=1, indices=few_rows, val=digits_test, val_indices=[], progress=False)
+
+
+def test_curves_legend_says_how_the_episodes_moved(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from agents.plots import plot_history
+
+    labels = []
+    original = plt.Axes.legend
+
+    def spy(self, *args, **kwargs):
+        labels.extend(self.get_legend_handles_labels()[1])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Axes, "legend", spy)
+    history = [{"epoch": 1, "train_accuracy": 0.5, "val_accuracy": 0.4, "train_reward": -0.5, "log_prob": -3.0}]
+    plot_history(history, tmp_path / "c.png", policy="random", eval_policy="sample")
+    assert "training episodes (uniformly random moves)" in labels and "validation (sampled moves)" in labels
