@@ -203,7 +203,9 @@ def _flag_changes(given: dict[str, Any], saved: dict[str, Any]) -> str:
 
 
 def _check_run_args(args: argparse.Namespace) -> None:
-    """Errors naming the flag, before any data is loaded or any epoch trained."""
+    """Errors naming the flag, before any data is loaded or any epoch trained (and before --out is made)."""
+    if args.dataset not in datasets.available():  # a typo used to leave an empty --out folder behind
+        raise ValueError(f"--dataset {args.dataset!r} is not a dataset; choose one of {', '.join(datasets.available())}.")
     if args.max_minutes is not None and not 0 < args.max_minutes < math.inf:
         raise ValueError(f"--max-minutes must be a finite number > 0; got {args.max_minutes}.")
     if getattr(args, "device", None) is not None:

@@ -66,6 +66,9 @@ def test_resume_refuses_changed_settings_and_other_flag_mistakes(tmp_path):
     with pytest.raises(ValueError, match="--tensorboard .*a_file is a file, not a folder"):
         train_main(["--dataset", "digits", "--epochs", "1", "--out", str(tmp_path / "tb"), "--tensorboard",
                     str(tmp_path / "a_file")])
+    with pytest.raises(ValueError, match="--dataset 'bogus' is not a dataset; choose one of"):
+        train_main(["--dataset", "bogus", "--out", str(tmp_path / "typo")])
+    assert not (tmp_path / "typo").exists()  # a typo left an empty --out folder behind
     with pytest.raises(SystemExit):  # argparse: "argument --image-size: expected an integer >= 1; got 0"
         train_main(["--dataset", "digits", "--epochs", "1", "--out", str(tmp_path / "img"), "--image-size", "0"])
     # the same values as saved are fine
