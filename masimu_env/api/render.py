@@ -55,6 +55,9 @@ def render_frame(image: Tensor | np.ndarray, path: Tensor | np.ndarray, window: 
     if isinstance(path, Tensor):
         path = path.detach().cpu().numpy()
     image = np.asarray(image)
+    if image.ndim == 2:  # the transpose hint below fails on a 2-D array
+        raise ValueError(f"image must be (C, H, W), channels first; got a 2-D {image.shape} array: for a grey image "
+                         "pass image[None].")
     if image.ndim != 3 or (image.shape[0] > 4 and image.shape[2] in (1, 3, 4)):
         # an (H, W, 3) picture used to be read as H channels
         raise ValueError(f"image must be (C, H, W), channels first; got shape {image.shape}, which looks like "

@@ -29,6 +29,8 @@ _ALLOWED = {
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
     ("_codecs", "encode"), ("builtins", "bytearray"),
+    # pickle protocol 5 (numpy arrays out of band; Python 3.14's default): an array from a buffer, dtype and shape
+    ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
 }
 
 

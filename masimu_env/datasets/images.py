@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -99,7 +100,9 @@ def decode_image(path: str | os.PathLike[str], size: tuple[int, int] | None = No
                 arr = np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
         raise FileNotFoundError(f"Image file '{path}' disappeared after the dataset was indexed.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:  # a valid file, larger than PIL allows by default: not corrupt
+        raise _too_large(path, err) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise CorruptFileError(path, f"cannot decode image ({err})") from None
     if wide is not None:
         raise ValueError(f"Image file '{path}' is a {found_mode} image ({wide}): converting it to 8-bit {mode} would "
@@ -118,9 +121,17 @@ def probe_shape(path: str | os.PathLike[str], mode: str = "RGB") -> tuple[int, i
     try:
         with Image.open(path) as img:
             w, h = img.size
+    except Image.DecompressionBombError as err:
+        raise _too_large(path, err) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise CorruptFileError(path, f"not an image ({err})") from None
     return (_MODES[mode], h, w)
+
+
+def _too_large(path: str | os.PathLike[str], err: Exception) -> ValueError:
+    """The error for an image above PIL's decompression-bomb limit, naming the file and the way to allow it."""
+    return ValueError(f"Image file '{path}' is larger than PIL decodes by default ({err}). If you trust the file, "
+                      "raise PIL.Image.MAX_IMAGE_PIXELS (e.g. PIL.Image.MAX_IMAGE_PIXELS = None) before loading.")
 
 
 class FileImages:
@@ -194,6 +205,9 @@ def build_cache(path: Path, images: FileImages, chunk: int = 256,
             tmp.unlink()
 
 
+_CACHE_ADVICE = "It is derived from the image files: delete it and the next load rebuilds it."
+
+
 class CachedImages:
     """Index -> image over a memory-mapped ``.npy`` cache."""
 
@@ -213,10 +227,10 @@ class CachedImages:
         try:
             self.array = np.load(path, mmap_mode="r")
         except (ValueError, OSError) as err:
-            raise CorruptFileError(path, f"unreadable image cache ({err}); delete it to rebuild") from None
+            raise CorruptFileError(path, f"unreadable image cache ({err})", _CACHE_ADVICE) from None
         if self.array.ndim != 4 or self.array.shape[0] != n or self.array.dtype != np.uint8:
             raise CorruptFileError(path, f"image cache holds {self.array.dtype} {self.array.shape}, expected {n} "
-                                         "uint8 images; delete it to rebuild")
+                                         "uint8 images", _CACHE_ADVICE)
 
     def __call__(self, index: int) -> Tensor:
         return torch.from_numpy(np.array(self.array[index]))
@@ -237,7 +251,13 @@ def file_dataset(name: str, paths: Sequence[str], labels: np.ndarray, classes: S
         target = cache_path(cache_dir, name, split, paths, size, mode)
         if not target.exists():
             build_cache(target, images)
-        cached = CachedImages(target, len(paths))
+        try:
+            cached = CachedImages(target, len(paths))
+        except CorruptFileError as err:  # derived data (a disk that filled, a copy cut short): rebuilt, not fatal
+            warnings.warn(f"{err} Rebuilding it now.", UserWarning, stacklevel=2)
+            target.unlink(missing_ok=True)
+            build_cache(target, images)
+            cached = CachedImages(target, len(paths))
         return ImageDataset(name, labels, classes, loader=cached, batch_loader=cached.batch, groups=groups,
                             sources=paths, image_shape=tuple(int(s) for s in cached.array.shape[1:]), split=split)
     if size is not None:

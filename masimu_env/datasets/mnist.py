@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def read_idx(path: Path) -> np.ndarray:
     if len(data) < header:
         raise CorruptFileError(path, f"truncated header ({len(data)} bytes, need {header})")
     dims = tuple(int.from_bytes(data[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim))
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)  # Python ints: np.prod wrapped around for a forged 2**64-sized header
     if len(data) != expected:
         raise CorruptFileError(path, f"size {len(data)} bytes does not match header dims {dims} "
                                      f"(expected {expected}); the file is truncated or padded")

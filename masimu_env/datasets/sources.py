@@ -98,7 +98,6 @@ def missing_data_error(name: str, looked_at: Path | str, what: str) -> FileNotFo
 class CorruptFileError(ValueError):
     """A dataset file exists but cannot be read; ``path`` names it."""
 
-    def __init__(self, path: Path | str, problem: str) -> None:
+    def __init__(self, path: Path | str, problem: str, advice: str = "Re-download or re-extract this file.") -> None:
         self.path = str(path)
-        super().__init__(f"Corrupt or unreadable dataset file '{path}': {problem}. "
-                         "Re-download or re-extract this file.")
+        super().__init__(f"Corrupt or unreadable dataset file '{path}': {problem}. {advice}")

@@ -7,21 +7,25 @@ from pathlib import Path
 from typing import Any
 
 from .cifar10 import TEST_BATCHES, TRAIN_BATCHES, batch_folder
-from .folder import resisc45_folder
+from .folder import RESISC_CLASSES, resisc45_folder
 from .ham10000 import IMAGE_FOLDERS, METADATA_NAMES, find_metadata, index_images
 from .images import IMAGE_EXTENSIONS
 from .mnist import split_files_present
 from .sources import INFO, resolve_root, root_origin
 
 
-def _class_tree(folder: Path) -> tuple[int, int]:
+def _class_tree(folder: Path) -> tuple[int, int, list[str]]:
+    """(class folders with images, images, names of class folders without any image: load() refuses those)."""
     classes = images = 0
+    empty = []
     for entry in os.scandir(folder):
         if entry.is_dir() and not entry.name.startswith("."):
             n = sum(1 for e in os.scandir(entry.path) if e.name.lower().endswith(IMAGE_EXTENSIONS))
             classes += n > 0
             images += n
-    return classes, images
+            if n == 0:
+                empty.append(entry.name)
+    return classes, images, sorted(empty)
 
 
 def _probe(name: str, root: Path) -> tuple[bool, bool, str]:
@@ -43,7 +47,13 @@ def _probe(name: str, root: Path) -> tuple[bool, bool, str]:
                                                f"batches.meta {'present' if has_meta else 'absent'}")
     if name == "resisc45":
         folder = resisc45_folder(root)
-        classes, images = _class_tree(folder)
+        classes, images, empty = _class_tree(folder)
+        unknown = sorted(e.name for e in os.scandir(folder)
+                         if e.is_dir() and not e.name.startswith(".") and e.name not in RESISC_CLASSES)
+        if unknown or empty:  # load() refuses such a tree; "found" must not say otherwise
+            why = (f"folders that are not RESISC45 classes: {', '.join(unknown)}" if unknown
+                   else f"class folders without images: {', '.join(empty)}")
+            return False, False, f"{classes} classes, {images} images in '{folder}', but {why}; load() would refuse it"
         return images > 0, (classes, images) == (45, 31_500), (f"{classes} classes, {images} images in '{folder}' "
                                                                "(full dataset: 45 classes, 31,500 images)")
     if name == "ham10000":
@@ -60,7 +70,10 @@ def _probe(name: str, root: Path) -> tuple[bool, bool, str]:
                             f"{', '.join(n for n in IMAGE_FOLDERS[:2])} (+ variants) (full dataset: 10,015)")
     if name == "folder":
         base = root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else root
-        classes, images = _class_tree(base)
+        classes, images, empty = _class_tree(base)
+        if empty:
+            return False, False, (f"{classes} class folders, {images} images in '{base}', but class folders without "
+                                  f"images: {', '.join(empty)}; load() would refuse it")
         return images > 0, images > 0, f"{classes} class folders, {images} images in '{base}'"
     raise AssertionError(name)
 
