@@ -43,7 +43,7 @@ def test_train_main_lstm_and_bad_args(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["config"]["belief"] == "lstm"
     with pytest.raises(SystemExit):
         train_main(["--dataset", "digits", "--belief", "rnn"])
-    with pytest.raises(ValueError, match="Unknown dataset"):
+    with pytest.raises(ValueError, match="--dataset 'nope' is not a dataset; choose one of cifar10, digits"):
         train_main(["--dataset", "nope", "--out", str(tmp_path / "x")])
 
 
