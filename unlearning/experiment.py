@@ -199,8 +199,12 @@ def plot_curves(report: Report, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
     seed = report.seeds[0]
+    kinds = sorted({METHODS[r.method].model_kind for r in report.runs if r.seed == seed and r.record.get("history")})
+    # one loss panel per model kind: a classifier's cross-entropy and the learner's MA-REINFORCE loss do not share a
+    # scale (one symlog axis squashed both)
+    fig, axes = plt.subplots(1, 1 + max(1, len(kinds)), figsize=(5.5 * (1 + max(1, len(kinds))), 4))
+    ax_acc, loss_axes = axes[0], dict(zip(kinds, axes[1:])) if kinds else {"cnn": axes[1]}
     # methods that share a model often trace the same curve for a while (MU and IMU when I_w is small): a line style
     # and marker per method keep the one drawn last from hiding the other
     styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "x")]
@@ -212,12 +216,14 @@ def plot_curves(report: Report, path: Path) -> None:
         style = dict(linestyle=line, marker=marker, markersize=4, fillstyle="none", label=run.method)
         epochs = [h["epoch"] for h in history]
         ax_acc.plot(epochs, [h["forget_accuracy"] for h in history], **style)
-        ax_loss.plot(epochs, [h["train_loss"] for h in history], **style)
+        loss_axes[METHODS[run.method].model_kind].plot(epochs, [h["train_loss"] for h in history], **style)
     which = f"seed {seed}" + (f" of {len(report.seeds)}" if len(report.seeds) > 1 else "")
     ax_acc.set(xlabel="epoch", ylabel="forget-set accuracy", title=f"{report.dataset}: accuracy per epoch ({which})")
-    ax_loss.set(xlabel="epoch", ylabel="training loss (each method's own objective)", title=f"loss per epoch ({which})")
-    ax_loss.set_yscale("symlog", linthresh=1e-2)
-    for ax in (ax_acc, ax_loss):
+    for kind, ax in loss_axes.items():
+        what = "multi-agent learners (MA-REINFORCE loss)" if kind == "ma" else "standard classifiers (method's loss)"
+        ax.set(xlabel="epoch", ylabel="training loss", title=f"{what}, {which}")
+        ax.set_yscale("symlog", linthresh=1e-2)
+    for ax in (ax_acc, *loss_axes.values()):
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
