@@ -505,3 +505,35 @@ def test_momentum_is_refused_and_not_recorded_under_adam(digits_small, trained_c
         unlearning.unlearn("gradient_ascent", trained_cnn, train, split, optimizer="adam", momentum=0.5, epochs=1)
     _, record = unlearning.unlearn("gradient_ascent", trained_cnn, train, split, optimizer="adam", epochs=1)
     assert record.config["optimizer"] == "adam" and record.config["momentum"] is None
+
+
+def test_random_labels_are_redrawn_every_epoch_and_follow_the_seed(digits_small):
+    """SalUn's RL draws the forget set's random labels anew each epoch; a single draw kept about one forget image in K
+    on its true label for the whole run."""
+    from unlearning.data import UnlearningData
+    from unlearning.methods.random_label import random_forget_labels
+
+    train, _, split = digits_small
+    data = UnlearningData.from_split(train, split)
+    first, second = random_forget_labels(data, 0, 1), random_forget_labels(data, 0, 2)
+    assert set(first) == set(int(i) for i in data.forget)
+    assert first != second and first == random_forget_labels(data, 0, 1)
+
+
+def test_salun_leaves_the_masked_out_weights_exactly_as_they_were(digits_small, trained_cnn):
+    """The optimizer's own weight decay (and momentum carrying it) moved every weight the saliency mask froze."""
+    from unlearning.config import UnlearningConfig
+    from unlearning.data import UnlearningData
+    from unlearning.methods.salun import saliency_mask
+
+    train, _, split = digits_small
+    data = UnlearningData.from_split(train, split)
+    unlearned, _ = unlearning.unlearn("salun", trained_cnn, train, split, epochs=2)  # default decay 5e-4, momentum
+    mask = saliency_mask(trained_cnn, data, UnlearningConfig(seed=0).resolve(unlearning.get_method("salun").DEFAULTS))
+    frozen = moved = 0
+    for before, after, keep in zip(trained_cnn.parameters(), unlearned.parameters(), mask):
+        off = keep == 0
+        assert torch.equal(after.detach()[off], before.detach()[off])
+        frozen += int(off.sum())
+        moved += int((after.detach()[~off] != before.detach()[~off]).sum())
+    assert frozen > 0 and moved > 0

@@ -340,7 +340,8 @@ def run_epochs(method: UnlearningMethod, model: Any, optimizer: Any, data: Unlea
     Args:
         model: nn.Module or multi-agent learner with ``state_dict``/``load_state_dict``.
         optimizer: the optimizer whose state is checkpointed (None for none).
-        extra_state: tensors the method needs to resume (e.g. SalUn's mask); saved as is.
+        extra_state: tensors the method needs to resume that it cannot recompute from the original (SalUn's mask
+            it can, so it passes none); saved as is.
     """
     epochs = int(config.epochs or 0)
     checkpointer = Checkpointer(method.name, data, config, model)

@@ -42,12 +42,12 @@ def saliency_mask(model: torch.nn.Module, data: UnlearningData, config: Unlearni
 
 class Salun(RandomLabel):
     """RL (same defaults: SGD lr 0.013, momentum 0.9, weight decay 5e-4, 10 epochs) with every
-    gradient multiplied by the saliency mask (50% of weights free, SalUn's default)."""
+    gradient, weight decay included, multiplied by the saliency mask (50% of weights free, SalUn's default), so the
+    masked-out weights stay exactly at the original (theta_u = m * (theta_o + delta) + (1 - m) * theta_o)."""
 
     name = "salun"
     reference = "Fan et al. 2024 (SalUn) defaults: RL + 50% saliency mask"
     EXTRA_SETTINGS = frozenset({"salun_threshold"})
-    masked = True
 
     def saliency_mask(self, model: Any, data: UnlearningData, config: UnlearningConfig) -> list[torch.Tensor]:
         return saliency_mask(model, data, config)
