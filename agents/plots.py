@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from .serialization import atomic_path
+from .serialization import save_figure_atomically
 
 
 def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "",
@@ -58,8 +57,7 @@ def plot_history(history: Sequence[dict[str, Any]], path: str | os.PathLike[str]
     for ax in (ax_acc, ax_reward, ax_logp):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")  # the temp name's suffix ends in .tmp
+    save_figure_atomically(fig, path)
     plt.close(fig)
 
 

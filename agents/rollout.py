@@ -14,10 +14,10 @@ from torch import Tensor, nn
 
 from masimu_env.core import Simulator, row_corners
 
+from .networks import N_MOVES, MultiAgentNet
+
 eval_corners = row_corners
 """The evaluation episodes' start corners: :func:`masimu_env.core.row_corners` (kept here under its older name)."""
-
-from .networks import N_MOVES, MultiAgentNet
 
 MoveMode = Literal["sample", "greedy", "random"]
 MOVE_MODES = ("sample", "greedy", "random")

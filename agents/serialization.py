@@ -8,9 +8,11 @@ from typing import Any
 
 import torch
 
-from masimu_env.serialization import atomic_path, python_numbers, save_atomically, write_text_atomically
+from masimu_env.serialization import (atomic_path, python_numbers, save_atomically, save_figure_atomically,
+                                      write_text_atomically)
 
-__all__ = ["atomic_path", "load_weights_only", "python_numbers", "save_atomically", "write_text_atomically"]
+__all__ = ["atomic_path", "load_weights_only", "python_numbers", "save_atomically", "save_figure_atomically",
+           "write_text_atomically"]
 
 
 def load_weights_only(path: str | os.PathLike, map_location: Any, what: str) -> Any:

@@ -41,6 +41,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.json"
 CURVES_NAME = "curves.png"
 DATA_NAME = "data.json"  # the data options of a run, which --resume must keep
+DEFAULT_TRAIN_FRACTION = 0.85  # share of the --split-from rows trained on
 
 
 def _parse_optional_float(text: str) -> float | None:
@@ -83,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="make train/test from this one split with np.random.default_rng(0).permutation "
                           "(e.g. 'test' for the MNIST t10k file alone) instead of the train and test splits")
     run.add_argument("--train-fraction", type=float, default=None,
-                     help="share of --split-from rows used for training (only with --split-from; default 0.85)")
+                     help="share of --split-from rows used for training (only with --split-from; default "
+                          f"{DEFAULT_TRAIN_FRACTION})")
     run.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt up to --epochs in total")
     run.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this budget")
     run.add_argument("--no-progress", action="store_true", help="no tqdm bars")
@@ -155,7 +157,7 @@ def load_splits(dataset: str, root: str | None, image_size: int | None, split_fr
     if split_from is None and train_fraction is not None:
         raise ValueError("--train-fraction applies only with --split-from (the train and test splits are used as "
                          "they are otherwise).")
-    train_fraction = 0.85 if train_fraction is None else train_fraction
+    train_fraction = DEFAULT_TRAIN_FRACTION if train_fraction is None else train_fraction
     kw: dict[str, Any] = {"download": download}
     if root is not None:
         kw["root"] = root
@@ -191,7 +193,7 @@ def _read_data_options(path: Path) -> dict[str, Any]:
         raise ValueError(f"--resume: '{path}' holds {type(options).__name__}, not the data options of a run; restore "
                          "it, or train into a new --out.")
     if options.get("split_from") is not None and options.get("train_fraction") is None:
-        options["train_fraction"] = 0.85  # written by runs that stored the default as None
+        options["train_fraction"] = DEFAULT_TRAIN_FRACTION  # written by runs that stored the default as None
     return options
 
 
@@ -260,8 +262,8 @@ def train_main(argv: list[str] | None = None) -> int:
         # the data options as resolved (the default train fraction written out), and the world size, which sets the
         # shards and the effective batch: a resume must keep all of them to continue exactly
         data_options = {"dataset": args.dataset, "split_from": args.split_from,
-                        "train_fraction": (args.train_fraction if args.train_fraction is not None else 0.85)
-                        if args.split_from is not None else None,
+                        "train_fraction": (args.train_fraction if args.train_fraction is not None
+                                           else DEFAULT_TRAIN_FRACTION) if args.split_from is not None else None,
                         "image_size": args.image_size, "world_size": world}
         data_file = out / DATA_NAME
         if saved_state is not None:

@@ -73,6 +73,13 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def save_figure_atomically(fig: Any, path: str | os.PathLike, dpi: int = 110) -> None:
+    """``fig.savefig(path)`` (a matplotlib figure) through :func:`atomic_path`, in the format ``path``'s suffix names
+    (PNG without one): the temporary name ends in its own suffix, which matplotlib would otherwise go by."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=Path(path).suffix[1:] or "png")
+
+
 def save_atomically(obj: Any, path: str | os.PathLike, save: Callable[[Any, Path], None] = torch.save) -> None:
     """``save(obj, path)`` (default ``torch.save``) through :func:`atomic_path`."""
     with atomic_path(path) as tmp:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from agents.serialization import atomic_path, load_weights_only, save_atomically, write_text_atomically
+from agents.serialization import load_weights_only, save_atomically, save_figure_atomically, write_text_atomically
 from masimu_env import datasets as datasets_module
 from masimu_env.config import check_int, check_seed
 from masimu_env.datasets import ImageDataset
@@ -41,6 +41,9 @@ from .models import ARCHITECTURES, make_classifier, predict_proba
 
 DEFAULT_METHODS = ("retrain", "mu", "imu", "ma_retrain", "masmu", "masimu")
 """The CLI's default run: the paper's single-network and GRU multi-agent frameworks, each with its Retrain."""
+
+MIN_FORGET = 2
+"""The smallest forget set ``run_experiment`` accepts: the MIA cross-validates over forget and test images."""
 
 METRIC_COLUMNS = [
     ("retain_accuracy", "RA"), ("forget_accuracy", "Forget acc"), ("test_accuracy", "TA"),
@@ -228,8 +231,7 @@ def plot_curves(report: Report, path: Path) -> None:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")  # the temp name's suffix ends in .tmp
+    save_figure_atomically(fig, path)
     plt.close(fig)
 
 
@@ -249,8 +251,7 @@ def plot_times(report: Report, path: Path) -> None:
     ax.set(ylabel="unlearning time (s)", title=f"{report.dataset}: unlearning time (blue: CNN, orange: multi-agent)")
     ax.tick_params(axis="x", rotation=45)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")  # the temp name's suffix ends in .tmp
+    save_figure_atomically(fig, path)
     plt.close(fig)
 
 
@@ -293,9 +294,7 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
     """
     tag = f"{kind}-{arch}" if kind == "cnn" and arch != "auto" else kind
     if kind != "cnn":  # another learner configuration is another original
-        from agents import AgentConfig
-
-        config = _agent_config(AgentConfig, train, seed, epochs, device, agent_overrides, kind.split("_")[1])
+        config = _agent_config(train, seed, epochs, device, agent_overrides, kind.split("_")[1])
         tag += "-" + config.fingerprint()[:8]
     path = out / f"{tag}_{_data_fingerprint(train)}_seed{seed}_e{epochs}.pt"
     info_path = path.with_suffix(".json")
@@ -327,12 +326,14 @@ def original_model(kind: str, train: ImageDataset, test: ImageDataset, seed: int
     return model, dict(info, reused=False)
 
 
-def _agent_config(config_class: Any, train: ImageDataset, seed: int, epochs: int, device: str,
-                  agent_overrides: dict[str, Any], belief: str) -> Any:
+def _agent_config(train: ImageDataset, seed: int, epochs: int, device: str, agent_overrides: dict[str, Any],
+                  belief: str) -> Any:
     """The multi-agent original's AgentConfig: the dataset's paper defaults with ``agent_overrides`` on top."""
+    from agents import AgentConfig
+
     name = train.name if train.name in ("digits", "mnist", "cifar10", "resisc45", "ham10000") else None
-    return config_class.for_dataset(name, image_side=max(train.image_shape[1:]), belief=belief, seed=seed,
-                                    epochs=epochs, device=device, **agent_overrides)
+    return AgentConfig.for_dataset(name, image_side=max(train.image_shape[1:]), belief=belief, seed=seed,
+                                   epochs=epochs, device=device, **agent_overrides)
 
 
 def _test_accuracy(model: Any, test: ImageDataset, device: str) -> float:
@@ -514,9 +515,7 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
         train, test = dataset
         name = train.name
     if agent_overrides:  # unknown fields and bad values, against this dataset's defaults, before anything trains
-        from agents import AgentConfig
-
-        _agent_config(AgentConfig, train, 0, ma_epochs, device, agent_overrides, "gru")
+        _agent_config(train, 0, ma_epochs, device, agent_overrides, "gru")
     unused = sorted(set(given) - {_kind_of(m) for m in methods})
     if unused:
         raise ValueError(f"originals given for {unused}, which none of the methods {list(methods)} uses.")
@@ -605,10 +604,6 @@ def run_experiment(dataset: str | tuple[ImageDataset, ImageDataset] = "digits",
     if write:
         report.save(out)
     return report
-
-
-MIN_FORGET = 2
-"""The smallest forget set ``run_experiment`` accepts: the MIA cross-validates over forget and test images."""
 
 
 def run_environment(device: str) -> dict[str, Any]:

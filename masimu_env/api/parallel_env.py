@@ -22,9 +22,9 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import gymnasium
 import numpy as np
 import torch
-import gymnasium
 from gymnasium import logger
 from pettingzoo import AECEnv, ParallelEnv
 

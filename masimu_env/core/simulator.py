@@ -160,7 +160,8 @@ class Simulator:
         images = to_float_images(images.to(self.device))
         corners = corners.to(self.device, torch.long)  # narrow integer corners overflowed when cropping
         return SimState(images=images, labels=labels.to(self.device, torch.long), corners=corners,
-                        inbox=torch.zeros(b, cfg.n_agents, m, dtype=torch.float32, device=self.device), t=0, path=corners[:, None])
+                        inbox=torch.zeros(b, cfg.n_agents, m, dtype=torch.float32, device=self.device), t=0,
+                        path=corners[:, None])
 
     def observe(self, state: SimState) -> Observation:
         """Every agent's window, normalized position, inbox and normalized time."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import warnings
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +22,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from ..serialization import atomic_path
 from .base import ImageDataset
 from .sources import CorruptFileError
 
@@ -185,8 +186,7 @@ def build_cache(path: Path, images: FileImages, chunk: int = 256,
     first = images.decode_many(np.arange(min(1, n)))
     shape = first[0].shape if first else (_MODES[images.mode], *(images.size or (1, 1)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
+    with atomic_path(path) as tmp:  # its temp name ends in .npy, as open_memmap writes it
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *shape))
         for start in range(0, n, chunk):
             idx = np.arange(start, min(n, start + chunk))
@@ -199,10 +199,6 @@ def build_cache(path: Path, images: FileImages, chunk: int = 256,
                 progress(int(idx[-1]) + 1, n)
         out.flush()
         del out
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 _CACHE_ADVICE = "It is derived from the image files: delete it and the next load rebuilds it."

@@ -7,7 +7,6 @@ A method file holds only what makes it different (its loss, its data, its defaul
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -20,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from agents.serialization import load_weights_only, python_numbers
+from agents.serialization import load_weights_only, python_numbers, save_atomically
 
 from ..config import UnlearningConfig
 from ..data import UnlearningData
@@ -293,9 +292,8 @@ class Checkpointer:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        torch.save(python_numbers({"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, **state}), tmp)
-        os.replace(tmp, self.path)
+        save_atomically(python_numbers({"format": CHECKPOINT_FORMAT, "fingerprint": self.fingerprint, **state}),
+                        self.path)
 
     def clear(self) -> None:
         if self.path is not None and self.path.exists():
