@@ -18,6 +18,7 @@ randomly initialised: LIME's cost does not depend on what the model has learned.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import os
 import time
@@ -29,20 +30,18 @@ from torch import nn
 
 from masimu_env.argtypes import positive_int
 from unlearning.explain import ExplainConfig, explain
+from unlearning.explain._inputs import perturbation_matrix
+from unlearning.explain.incremental import incremental_logits, plan_for
+from unlearning.explain.lime_fast import segment_means
+from unlearning.explain.segmentation import segment_images
 
 
-class SmallCNN(nn.Module):
+def small_cnn(channels: int, num_classes: int = 7) -> nn.Sequential:
     """(B, C, H, W) float in [0, 1] -> (B, num_classes) logits, any H, W >= 4."""
-
-    def __init__(self, channels: int, num_classes: int = 7) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(channels, 8, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(16 * 16, num_classes))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.layers(images)
+    return nn.Sequential(
+        nn.Conv2d(channels, 8, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(16 * 16, num_classes))
 
 
 def smooth_images(count: int, channels: int, height: int, width: int, seed: int) -> torch.Tensor:
@@ -90,31 +89,60 @@ def model_floor(model: nn.Module, channels: int, height: int, width: int, num_sa
     return time.perf_counter() - start
 
 
+def logit_errors(model: nn.Sequential, images: torch.Tensor, config: ExplainConfig) -> tuple[float, float]:
+    """Largest logit error of the incremental and the black-box path on the first image's perturbations, against
+    the same model run in float64 (the black-box path does lime's float32 arithmetic)."""
+    first = images[:1].to(torch.float64) / 255
+    segments = segment_images(first.numpy(), config)
+    count = int(segments.max()) + 1
+    z = torch.from_numpy(perturbation_matrix(config.num_samples, count, config.seed)).bool()
+    fill = segment_means(first, torch.from_numpy(segments), count)
+    perturbed = torch.where(z[:, torch.from_numpy(segments[0]).reshape(-1)].view(-1, 1, *segments.shape[1:]),
+                            first[0], fill[0])
+    plan = plan_for(model, segments[0], config.num_samples)
+    with torch.no_grad():
+        truth = torch.cat([copy.deepcopy(model).double()(chunk) for chunk in perturbed.split(config.batch_size)])
+        black_box = torch.cat([model(chunk.float()) for chunk in perturbed.split(config.batch_size)])
+        incremental = incremental_logits(plan, first.float(), fill.float(), torch.from_numpy(segments[0]),
+                                         z[None], config.batch_size)[0]
+    return ((incremental.double() - truth).abs().max().item(), (black_box.double() - truth).abs().max().item())
+
+
 def compare(name: str, channels: int, height: int, width: int, n_fast: int, n_reference: int,
             config: ExplainConfig, lime_default_batch: bool) -> None:
-    model = SmallCNN(channels).eval()
     torch.manual_seed(0)
+    model = small_cnn(channels).eval()
     images = smooth_images(n_fast, channels, height, width, seed=height)
-    explain(model, images[:1], config=dataclasses.replace(config, num_samples=10))  # warm-up
+    black_box_config = dataclasses.replace(config, incremental=False)
+    for warm in (config, black_box_config):
+        explain(model, images[:1], config=dataclasses.replace(warm, num_samples=10))
 
     fast_time, fast = seconds(lambda: explain(model, images, config=config))
+    black_box_time, black_box = seconds(lambda: explain(model, images, config=black_box_config))
     reference_config = dataclasses.replace(config, backend="lime")
     reference_time, reference = seconds(
         lambda: explain(model, images[:n_reference], config=reference_config))
     fast_per_image = fast_time / n_fast
+    black_box_per_image = black_box_time / n_fast
     reference_per_image = reference_time / n_reference
-    difference = np.abs(fast.segment_coefs[:n_reference] - reference.segment_coefs).max()
     scale = np.abs(reference.segment_coefs).max()
+    difference = np.abs(fast.segment_coefs[:n_reference] - reference.segment_coefs).max()
+    black_box_difference = np.abs(black_box.segment_coefs[:n_reference] - reference.segment_coefs).max()
     floor = model_floor(model, channels, height, width, config.num_samples, config.batch_size)
-    print(f"{name:>16} | fast {fast_per_image:8.4f} s/img ({n_fast} imgs) | "
-          f"lime {reference_per_image:8.4f} s/img ({n_reference} imgs) | "
-          f"ratio {reference_per_image / fast_per_image:6.1f}x | "
+    plan = plan_for(model, segment_images(images[:1].to(torch.float64).numpy() / 255, config)[0], config.num_samples)
+    incremental_error, black_box_error = logit_errors(model, images, config)
+    print(f"{name:>16} | lime {reference_per_image:8.4f} s/img ({n_reference} imgs) | "
+          f"fast {fast_per_image:8.4f} s/img ({n_fast} imgs), ratio {reference_per_image / fast_per_image:6.1f}x, "
           f"max |diff| {difference:.2e} (rel {difference / scale:.1e}) | "
-          f"model floor {floor:.4f} s/img | overhead beyond the floor: "
-          f"lime {reference_per_image - floor:.4f}, fast {fast_per_image - floor:.4f} s/img "
-          f"({(reference_per_image - floor) / max(fast_per_image - floor, 1e-9):.0f}x less) | "
-          f"largest possible end-to-end ratio (lime / floor): {reference_per_image / floor:.1f}x",
-          flush=True)
+          f"fast black-box {black_box_per_image:8.4f} s/img, ratio {reference_per_image / black_box_per_image:6.1f}x, "
+          f"max |diff| {black_box_difference:.2e} (rel {black_box_difference / scale:.1e})", flush=True)
+    print(f"{'':>16} | {plan.describe() if not isinstance(plan, str) else 'black-box only: ' + plan}", flush=True)
+    print(f"{'':>16} | logit error against the model in float64: incremental {incremental_error:.1e}, "
+          f"black-box and lime (float32) {black_box_error:.1e}", flush=True)
+    print(f"{'':>16} | black-box model floor {floor:.4f} s/img (num_samples forward passes) | overhead beyond it: "
+          f"lime {reference_per_image - floor:.4f}, fast black-box {black_box_per_image - floor:.4f} s/img "
+          f"({(reference_per_image - floor) / max(black_box_per_image - floor, 1e-9):.0f}x less) | "
+          f"largest possible black-box ratio (lime / floor): {reference_per_image / floor:.1f}x", flush=True)
     if lime_default_batch:
         default_config = dataclasses.replace(reference_config, batch_size=10)
         default_time, _ = seconds(lambda: explain(model, images[:n_reference],
@@ -126,7 +154,7 @@ def compare(name: str, channels: int, height: int, width: int, n_fast: int, n_re
 
 def forget_set_timing(sides: list[int], count: int, measured: int, config: ExplainConfig) -> None:
     for side in sides:
-        model = SmallCNN(3).eval()
+        model = small_cnn(3).eval()
         images = ham_images(measured, side)
         source = "HAM10000 jpgs" if images is not None else "synthetic"
         if images is None:

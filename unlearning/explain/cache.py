@@ -3,7 +3,7 @@
 Key = sha256 over: the model (class name plus every state_dict entry's name, dtype,
 shape and bytes, extra state included), the images as passed (dtype, shape, bytes: the dataset content and the
 chosen indices), the explicit labels (or "predicted"), and every ``ExplainConfig`` field
-except ``batch_size`` (which changes only float rounding). A changed weight, image,
+except ``batch_size`` and ``incremental`` (which change only float rounding). A changed weight, image,
 index, label or setting therefore misses. Only the ``state_dict`` keys the model: a model whose output also depends
 on plain attributes must return them from ``get_extra_state`` (the multi-agent adapter returns its learner's
 config), or the cache folder must be cleared when they change. A callable segmentation is keyed by its module,
@@ -68,7 +68,8 @@ def images_fingerprint(images: Tensor | np.ndarray) -> str:
 
 def _config_description(config: ExplainConfig) -> dict:
     fields = dataclasses.asdict(config)
-    fields.pop("batch_size")
+    fields.pop("batch_size")   # batch size and the evaluation path change float rounding only
+    fields.pop("incremental")
     segmentation = config.segmentation
     if callable(segmentation):
         fields["segmentation"] = _callable_identity(segmentation)

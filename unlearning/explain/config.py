@@ -41,6 +41,10 @@ class ExplainConfig:
     4x4 for images whose larger side is <= 32 px, 8x8 otherwise (see ``default_grid``)."""
     batch_size: int = 256
     """Perturbed images per classifier call."""
+    incremental: bool = True
+    """Fast backend: evaluate a model's local leading layers once per probe image instead of once per perturbation
+    when the model is a plain ``nn.Sequential`` starting with convolutions/pooling (see ``incremental.py``; the
+    same function, so only float rounding differs); False always runs every perturbation through the whole model."""
     kernel_width: float = 0.25
     """Width of lime's kernel sqrt(exp(-d^2 / width^2)) on the cosine distance d."""
     ridge_alpha: float = 1.0
@@ -87,6 +91,9 @@ class ExplainConfig:
                 raise ValueError(message) from None
             object.__setattr__(self, "grid", (rows, cols))
         object.__setattr__(self, "batch_size", check_int(self.batch_size, "ExplainConfig.batch_size", 1))
+        if not isinstance(self.incremental, (bool, np.bool_)):
+            raise TypeError(f"ExplainConfig.incremental must be True or False; got {self.incremental!r}.")
+        object.__setattr__(self, "incremental", bool(self.incremental))
         for name in ("kernel_width", "ridge_alpha", "slic_compactness", "quickshift_kernel_size",
                      "quickshift_max_dist", "quickshift_ratio"):
             value = getattr(self, name)

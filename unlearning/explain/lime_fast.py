@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from ._inputs import (check_label_range, class_probabilities, evaluating,
                       perturbation_matrix, predicted_labels)
 from .config import ExplainConfig
+from .incremental import IncrementalPlan, incremental_logits, plan_for
 
 # Upper bounds on elements held at once per block of images (float32 images, bool z).
 _MAX_BLOCK_PIXELS = 2 ** 25
@@ -149,60 +150,33 @@ def explain_fast(model: nn.Module, images: Tensor, labels: np.ndarray | None,
                        _MAX_BLOCK_Z // (num_samples * max_segments)))
 
     all_coefs, all_intercepts = [], []
-    checked_labels = False
     for first in range(0, batch, block):
         last = min(batch, first + block)
         n_images = last - first
         # --- perturbations (identical draws to lime's data_labels) ---
         z = np.zeros((n_images, num_samples, max_segments), dtype=bool)
+        random_state = np.random.RandomState()
         for i in range(n_images):
             z[i, :, :num_segments[first + i]] = perturbation_matrix(
-                num_samples, int(num_segments[first + i]), config.seed + first + i)
+                num_samples, int(num_segments[first + i]), config.seed + first + i, random_state)
         z_cpu = torch.from_numpy(z)
         segments_cpu = torch.from_numpy(segments[first:last])
         fill = segment_means(images[first:last], segments_cpu, max_segments)
-        # --- classify perturbed images in batches that may span several images ---
-        on_cpu = device.type == "cpu" and _NUMPY_GATHER_ON_CPU
-        segments_flat = segments[first:last].reshape(n_images, -1)
-        z_device = None if on_cpu else z_cpu.to(device)
-        segments_device = None if on_cpu else segments_cpu.to(device)
-        images_device = images[first:last].to(device=device, dtype=torch.float32)
-        fill_device = fill.to(device=device, dtype=torch.float32)
         block_labels = torch.from_numpy(labels[first:last]).to(device)
-        targets = torch.empty(n_images * num_samples, dtype=torch.float64, device=device)
-        # Masks are built a few samples at a time so that mask and output stay in cache
-        # (5x faster than one whole-batch torch.where on 450x600 images).
-        step = max(1, _MASK_STEP_PIXELS // (height * width))
-        buffer = torch.empty((min(config.batch_size, n_images * num_samples), channels,
-                              height, width), dtype=torch.float32, device=device)
+        targets = torch.empty((n_images, num_samples), dtype=torch.float64, device=device)
         with evaluating(model):
-            for start in range(0, n_images * num_samples, config.batch_size):
-                end = min(start + config.batch_size, n_images * num_samples)
-                position = start
-                while position < end:
-                    image, sample = divmod(position, num_samples)
-                    count = min(num_samples - sample, end - position, step)
-                    if on_cpu:
-                        keep = torch.from_numpy(
-                            z[image, sample:sample + count][:, segments_flat[image]]
-                        ).view(count, height, width)
-                    else:
-                        keep = z_device[image, sample:sample + count][:, segments_device[image]]
-                    torch.where(keep[:, None], images_device[image], fill_device[image],
-                                out=buffer[position - start:position - start + count])
-                    position += count
-                probs = class_probabilities(model, buffer[:end - start])
-                if not checked_labels:
-                    check_label_range(labels, probs.shape[1])
-                    checked_labels = True
-                owner = torch.arange(start, end, device=device) // num_samples
-                targets[start:end] = probs[torch.arange(end - start, device=device),
-                                           block_labels[owner]]
+            remaining = list(range(n_images))
+            if config.incremental:
+                remaining = _incremental_targets(model, images[first:last], fill, segments[first:last], z_cpu,
+                                                 block_labels, config, device, targets)
+            if remaining:
+                _black_box_targets(model, images[first:last], fill, segments[first:last], z, block_labels,
+                                   remaining, config, device, targets)
         # --- weighted ridge, all images of the block at once ---
         features = z_cpu.to(torch.float64)
         counts = torch.from_numpy(num_segments[first:last]).to(torch.float64)
         weights = kernel_weights(features.sum(dim=2), counts, config.kernel_width)
-        coefs, intercepts = weighted_ridge(features, targets.cpu().view(n_images, num_samples),
+        coefs, intercepts = weighted_ridge(features, targets.cpu(),
                                            weights, config.ridge_alpha)
         all_coefs.append(coefs)
         all_intercepts.append(intercepts)
@@ -211,3 +185,77 @@ def explain_fast(model: nn.Module, images: Tensor, labels: np.ndarray | None,
                                   intercepts=torch.cat(all_intercepts).numpy(),
                                   labels=labels.astype(np.int64),
                                   num_segments=num_segments)
+
+
+def _incremental_targets(model: nn.Module, images: Tensor, fill: Tensor, segments: np.ndarray, z: Tensor,
+                         labels: Tensor, config: ExplainConfig, device: torch.device, targets: Tensor) -> list[int]:
+    """Fill ``targets`` rows of the images whose segmentation admits an incremental plan; return the others.
+
+    Images that share a label map (every image under the grid segmentation) share one plan.
+    """
+    by_segmentation: dict[bytes, list[int]] = {}
+    for image in range(len(segments)):
+        by_segmentation.setdefault(segments[image].tobytes(), []).append(image)
+    remaining = []
+    for members in by_segmentation.values():
+        plan = plan_for(model, segments[members[0]], config.num_samples)
+        if not isinstance(plan, IncrementalPlan):
+            remaining.extend(members)
+            continue
+        index = torch.tensor(members)
+        logits = incremental_logits(
+            plan, images[index].to(device=device, dtype=torch.float32), fill[index].to(device=device, dtype=torch.float32),
+            torch.from_numpy(segments[members[0]]).to(device), z[index].to(device), config.batch_size)
+        check_label_range(labels.cpu().numpy(), logits.shape[2])
+        probs = torch.softmax(logits.to(torch.float64), dim=-1)
+        chosen = labels[index.to(device)]
+        targets[index.to(device)] = torch.take_along_dim(probs, chosen[:, None, None], dim=2)[..., 0]
+    return sorted(remaining)
+
+
+def _black_box_targets(model: nn.Module, images: Tensor, fill: Tensor, segments: np.ndarray, z: np.ndarray,
+                       labels: Tensor, image_ids: list[int], config: ExplainConfig, device: torch.device,
+                       targets: Tensor) -> None:
+    """Fill ``targets`` rows of ``image_ids``: every perturbed image through the whole model, in batches that may
+    span several images."""
+    _, channels, height, width = images.shape
+    num_samples = config.num_samples
+    on_cpu = device.type == "cpu" and _NUMPY_GATHER_ON_CPU
+    segments_flat = segments.reshape(len(segments), -1)
+    z_device = None if on_cpu else torch.from_numpy(z).to(device)
+    segments_device = None if on_cpu else torch.from_numpy(segments).to(device)
+    images_device = images.to(device=device, dtype=torch.float32)
+    fill_device = fill.to(device=device, dtype=torch.float32)
+    flat_targets = targets.view(-1)
+    total = len(image_ids) * num_samples
+    # Masks are built a few samples at a time so that mask and output stay in cache
+    # (5x faster than one whole-batch torch.where on 450x600 images).
+    step = max(1, _MASK_STEP_PIXELS // (height * width))
+    buffer = torch.empty((min(config.batch_size, total), channels, height, width), dtype=torch.float32,
+                         device=device)
+    checked_labels = False
+    for start in range(0, total, config.batch_size):
+        end = min(start + config.batch_size, total)
+        rows = torch.empty(end - start, dtype=torch.int64)
+        position = start
+        while position < end:
+            slot, sample = divmod(position, num_samples)
+            image = image_ids[slot]
+            count = min(num_samples - sample, end - position, step)
+            if on_cpu:
+                keep = torch.from_numpy(z[image, sample:sample + count][:, segments_flat[image]]
+                                        ).view(count, height, width)
+            else:
+                keep = z_device[image, sample:sample + count][:, segments_device[image]]
+            torch.where(keep[:, None], images_device[image], fill_device[image],
+                        out=buffer[position - start:position - start + count])
+            rows[position - start:position - start + count] = torch.arange(
+                image * num_samples + sample, image * num_samples + sample + count)
+            position += count
+        probs = class_probabilities(model, buffer[:end - start])
+        if not checked_labels:
+            check_label_range(labels.cpu().numpy(), probs.shape[1])
+            checked_labels = True
+        rows = rows.to(device)
+        owner = rows // num_samples
+        flat_targets[rows] = probs[torch.arange(end - start, device=device), labels[owner]]
