@@ -283,7 +283,6 @@ def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
     codes = plan.codes.to(device=device, dtype=torch.float32)                            # exact below 2**24
     groups = plan.groups.to(device)
     num_groups = codes.shape[1]
-    numbers = (z[:, :, :codes.shape[0]].to(torch.float32) @ codes).to(torch.int64)     # (B, S, G)
     with torch.no_grad():
         activation_shape = tuple(plan.prefix(images[:1]).shape[1:])
     positions = activation_shape[1] * activation_shape[2]
@@ -301,6 +300,7 @@ def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
         activations = torch.cat([plan.prefix(probe_images[start:start + batch_size])
                                  for start in range(0, len(probe_images), batch_size)])
         activations = activations.view(last - first, probes, activation_shape[0], positions)
+        chosen_z = z[first:last, :, :codes.shape[0]].to(torch.float32)                     # (b, S, F)
         if fold is not None:
             jacobian, bias, out_shape = fold
             jacobian = jacobian.view(len(bias), activation_shape[0], positions)
@@ -321,18 +321,23 @@ def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
             # float64 and only the differences to them are looked up (float32 embedding_bag, the fast kernel)
             base = table[:, :, 0].sum(dim=1) + bias                                           # (b, J)
             deltas = (table - table[:, :, :1]).to(torch.float32).view(-1, len(bias))
-            rows = (numbers[first:last] + torch.arange(num_groups, device=device) * probes
-                    + torch.arange(last - first, device=device)[:, None, None] * (num_groups * probes))
-            looked_up = F.embedding_bag(rows.view(-1, num_groups), deltas, mode="sum")
-            middle = (looked_up.view(last - first, num_samples, -1).to(torch.float64) + base[:, None]
-                      ).to(activations.dtype)
+            # row of (image, group, probe) in deltas = z @ codes + group * K + image * G * K, one fused matmul;
+            # float32 holds these integers exactly below 2**24
+            exact = torch.float32 if len(deltas) < 2 ** 24 else torch.float64
+            offsets = (torch.arange(num_groups, device=device, dtype=exact) * probes
+                       + torch.arange(last - first, device=device, dtype=exact)[:, None, None] * (num_groups * probes))
+            rows = torch.baddbmm(offsets, chosen_z.to(exact), codes.to(exact).expand(last - first, -1, -1))
+            rows = rows.to(torch.int32 if exact == torch.float32 else torch.int64)
+            looked_up = F.embedding_bag(rows.view(-1, num_groups), deltas, mode="sum")     # (b*S, J)
+            middle = looked_up.view(last - first, num_samples, -1) + base[:, None].to(activations.dtype)
             middle = middle.view(-1, *out_shape)                                             # (b*S, ...)
             logits = torch.cat([plan.head(middle[start:start + batch_size])
                                 for start in range(0, len(middle), batch_size)])
             outputs.append(logits.view(last - first, num_samples, -1))
             continue
+        numbers = (chosen_z @ codes).to(torch.int64)                                       # (b, S, G)
         for image in range(last - first):
-            per_position = numbers[first + image][:, groups]                                # (S, P) probe numbers
+            per_position = numbers[image][:, groups]                                         # (S, P) probe numbers
             logits = []
             for start in range(0, num_samples, batch_size):
                 chosen = per_position[start:start + batch_size]
