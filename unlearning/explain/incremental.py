@@ -260,6 +260,39 @@ _MAX_CHUNK_ELEMENTS = 2 ** 24
 """Bound on probe-image and activation elements held at once (per chunk of images)."""
 
 
+def _probe_activations(plan: IncrementalPlan, images: Tensor, fill: Tensor, segments: Tensor, keep: Tensor,
+                       batch_size: int) -> Tensor:
+    """The prefix's output on every probe image of every image: (b * K, C', H', W').
+
+    When the prefix starts with a convolution, its output is linear in the input: on probe k it is
+    conv(fill) + sum over colours c set in k of conv((image - fill) on the superpixels of colour c), so the first
+    layer runs on 1 + colours images instead of 2**colours probes (and the probes are never built).
+    """
+    batch, channels, height, width = images.shape
+    probes = plan.num_probes
+    first = plan.prefix[0]
+    if not isinstance(first, nn.Conv2d):
+        probe_images = torch.where(keep, images[:, None], fill[:, None]).view(-1, channels, height, width)
+        return torch.cat([plan.prefix(probe_images[start:start + batch_size])
+                          for start in range(0, len(probe_images), batch_size)])
+    colours = int(plan.colours.max()) + 1
+    colour_map = torch.from_numpy(plan.colours).to(segments.device)[segments]           # (H, W)
+    masks = colour_map == torch.arange(colours, device=segments.device)[:, None, None]  # (colours, H, W)
+    parts = torch.cat([fill[:, None], (images - fill)[:, None] * masks[None, :, None]], dim=1)
+    parts = parts.view(-1, channels, height, width)                                     # (b * (1 + colours), ...)
+    responses = torch.cat([first._conv_forward(parts[start:start + batch_size], first.weight, None)
+                           for start in range(0, len(parts), batch_size)])
+    responses = responses.view(batch, 1 + colours, -1)
+    bits = (torch.arange(probes, device=images.device)[:, None] >> torch.arange(colours, device=images.device)) & 1
+    mixing = torch.cat([torch.ones((probes, 1), device=images.device), bits.to(images.dtype)], dim=1)
+    outputs = torch.matmul(mixing, responses)                                          # (b, K, C1 * H1 * W1)
+    outputs = outputs.view(batch * probes, *first._conv_forward(images[:1], first.weight, None).shape[1:])
+    if first.bias is not None:
+        outputs += first.bias[:, None, None]
+    rest = plan.prefix[1:]
+    return torch.cat([rest(outputs[start:start + batch_size]) for start in range(0, len(outputs), batch_size)])
+
+
 def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segments: Tensor, z: Tensor,
                        batch_size: int) -> Tensor:
     """Logits of every perturbation of images that share one segmentation, through ``plan``.
@@ -295,10 +328,7 @@ def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
     outputs = []
     for first in range(0, batch, chunk):
         last = min(batch, first + chunk)
-        probe_images = torch.where(keep, images[first:last, None], fill[first:last, None])
-        probe_images = probe_images.view(-1, channels, height, width)                   # (b*K, C, H, W)
-        activations = torch.cat([plan.prefix(probe_images[start:start + batch_size])
-                                 for start in range(0, len(probe_images), batch_size)])
+        activations = _probe_activations(plan, images[first:last], fill[first:last], segments, keep, batch_size)
         activations = activations.view(last - first, probes, activation_shape[0], positions)
         chosen_z = z[first:last, :, :codes.shape[0]].to(torch.float32)                     # (b, S, F)
         if fold is not None:
