@@ -1,18 +1,21 @@
 """Seconds per image of the fast and the reference (lime package) LIME backends.
 
 For 28x28 grey, 32x32 colour and 450x600 colour images it prints, at equal settings
-(same num_samples, segmentation, batch_size, seed): seconds per image of each backend,
-their ratio, the largest coefficient difference, and the classifier's own cost for
-num_samples forward passes (a floor no LIME implementation can go below at equal
-settings). It then times the fast backend on a HAM10000-sized forget set (851 images)
-at reduced sizes.
+(same num_samples, segmentation, batch_size, seed): seconds per image of lime and of the fast
+backend on both of its paths -- incremental (the model's local leading layers run on 2**colours
+probe images, see ``unlearning/explain/incremental.py``) and black-box (every perturbed image
+through the whole model, as lime does) -- their ratios, the largest coefficient difference to
+lime, each path's logit error against the model run in float64, and the model's own cost for
+num_samples forward passes (a floor no black-box implementation can go below). It then times the
+fast backend on a HAM10000-sized forget set (851 images) at reduced sizes.
 
-    python benchmarks/explain_speed.py                 # full run (several minutes)
-    python benchmarks/explain_speed.py --quick         # fewer images, smaller samples
+    python benchmarks/explain_speed.py                 # full run, 1000 samples (several minutes)
+    python benchmarks/explain_speed.py --quick         # fewer images, 300 samples
     MASIMU_REAL_DATA=../shared/data python benchmarks/explain_speed.py   # real HAM10000 jpgs
 
-The classifier is a small CNN defined here (two strided convolutions, pooling, linear),
-randomly initialised: LIME's cost does not depend on what the model has learned.
+The classifier is a small CNN defined here (two strided convolutions, pooling, linear; an
+``nn.Sequential``, so the incremental path applies), randomly initialised: LIME's cost does not
+depend on what the model has learned.
 """
 
 from __future__ import annotations

@@ -41,20 +41,28 @@ _MAX_JACOBIAN = 2 ** 25
 """Largest Jacobian (outputs x activation elements) of the folded affine modules; beyond it the head runs on maps."""
 
 
-def _flatten(model: nn.Module) -> list[nn.Module] | None:
-    """The modules a plain ``nn.Sequential`` applies in order (nested ones expanded), or None for another model."""
+def _flatten(model: nn.Module) -> list[nn.Module] | str:
+    """The modules a plain ``nn.Sequential`` applies in order (nested ones expanded), or why it is not one."""
     if type(model).forward is not nn.Sequential.forward:
-        return None
+        return f"{type(model).__name__} is not a plain nn.Sequential (it has its own forward)"
     modules: list[nn.Module] = []
     for child in model:
         if isinstance(child, nn.Sequential):
             inner = _flatten(child)
-            if inner is None:
-                return None
+            if isinstance(inner, str):
+                return inner
             modules.extend(inner)
         else:
             modules.append(child)
     return modules
+
+
+def _has_hooks(model: nn.Module) -> bool:
+    """Whether a forward (pre-)hook could change what the model computes: the plan calls modules out of order."""
+    hooks = nn.modules.module
+    if hooks._global_forward_hooks or hooks._global_forward_pre_hooks:
+        return True
+    return any(module._forward_hooks or module._forward_pre_hooks for module in model.modules())
 
 
 def _uses_running_stats(module: nn.Module) -> bool:
@@ -88,14 +96,16 @@ def _touch(module: nn.Module, touched: Tensor) -> Tensor | None:
     Returns:
         (words, H', W') int64 bitmasks on the output grid: the OR over each position's window.
     """
-    if isinstance(module, _POINTWISE) or (isinstance(module, nn.BatchNorm2d) and _uses_running_stats(module)):
+    # exact types: a subclass may compute something else in its own forward (weight standardisation, padding)
+    kind = type(module)
+    if kind in _POINTWISE or (kind is nn.BatchNorm2d and _uses_running_stats(module)):
         return touched
-    if isinstance(module, nn.Conv2d):
+    if kind is nn.Conv2d:
         if isinstance(module.padding, str) or module.padding_mode != "zeros":
             return None
         kernel, stride, dilation = module.kernel_size, module.stride, module.dilation
         ceil_mode = False
-    elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+    elif kind in (nn.MaxPool2d, nn.AvgPool2d):
         if getattr(module, "return_indices", False):
             return None
         kernel, stride = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
@@ -200,8 +210,10 @@ def plan_for(model: nn.Module, segments: np.ndarray, num_samples: int) -> Increm
     Jacobian has at most 2**25 entries.
     """
     modules = _flatten(model)
-    if modules is None:
-        return f"{type(model).__name__} is not a plain nn.Sequential"
+    if isinstance(modules, str):
+        return modules
+    if _has_hooks(model):
+        return "the model or one of its modules has forward hooks, which the plan would skip or reorder"
     num_segments = int(segments.max()) + 1
     labels = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.int64))
     word_of = torch.arange((num_segments + _BITS - 1) // _BITS)[:, None, None]
@@ -212,7 +224,7 @@ def plan_for(model: nn.Module, segments: np.ndarray, num_samples: int) -> Increm
         touched = _touch(module, touched)
         if touched is None:
             break
-        spatial = spatial or isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d))
+        spatial = spatial or type(module) in (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
         if spatial:
             candidates.append((length, touched))
     if not candidates:
@@ -232,8 +244,8 @@ def plan_for(model: nn.Module, segments: np.ndarray, num_samples: int) -> Increm
         codes = sees.to(torch.int64) << torch.from_numpy(colours)[:, None]
         prefix, rest = nn.Sequential(*modules[:length]), modules[length:]
         affine = 0
-        while affine < len(rest) and isinstance(rest[affine], _AFFINE) and not (
-                isinstance(rest[affine], (nn.BatchNorm1d, nn.BatchNorm2d)) and not _uses_running_stats(rest[affine])):
+        while affine < len(rest) and type(rest[affine]) in _AFFINE and not (
+                type(rest[affine]) in (nn.BatchNorm1d, nn.BatchNorm2d) and not _uses_running_stats(rest[affine])):
             affine += 1
         folded = nn.Sequential(*rest[:affine]) if affine else None
         return IncrementalPlan(prefix=prefix, head=nn.Sequential(*rest[affine:]), folded=folded,
@@ -271,7 +283,7 @@ def _probe_activations(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
     batch, channels, height, width = images.shape
     probes = plan.num_probes
     first = plan.prefix[0]
-    if not isinstance(first, nn.Conv2d):
+    if type(first) is not nn.Conv2d:
         probe_images = torch.where(keep, images[:, None], fill[:, None]).view(-1, channels, height, width)
         return torch.cat([plan.prefix(probe_images[start:start + batch_size])
                           for start in range(0, len(probe_images), batch_size)])
@@ -317,7 +329,7 @@ def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
     groups = plan.groups.to(device)
     num_groups = codes.shape[1]
     with torch.no_grad():
-        activation_shape = tuple(plan.prefix(images[:1]).shape[1:])
+        activation_shape = tuple(plan.prefix(images[:1].clone()).shape[1:])  # clone: an in-place first module
     positions = activation_shape[1] * activation_shape[2]
     fold = _fold(plan.folded, activation_shape, device) if plan.folded is not None else None
     per_image = probes * max(channels * height * width, int(np.prod(activation_shape)))
