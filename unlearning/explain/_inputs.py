@@ -120,12 +120,16 @@ def class_probabilities(model: nn.Module, batch: Tensor) -> Tensor:
     Returns:
         (N, K) float64 on the same device.
     """
-    logits = model(batch)
-    if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[0] != batch.shape[0]:
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(f"model must map a ({batch.shape[0]}, C, H, W) batch to "
-                         f"({batch.shape[0]}, num_classes) logits; got {shape}.")
+    logits = check_logits(model(batch), batch.shape[0])
     return torch.softmax(logits.to(torch.float64), dim=-1)
+
+
+def check_logits(logits: object, rows: int) -> Tensor:
+    """Raise unless the model's output for ``rows`` images is a (rows, num_classes) tensor; return it."""
+    if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[0] != rows:
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise ValueError(f"model must map a ({rows}, C, H, W) batch to ({rows}, num_classes) logits; got {shape}.")
+    return logits
 
 
 def check_label_range(labels: np.ndarray, num_classes: int) -> None:

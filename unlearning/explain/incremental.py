@@ -30,6 +30,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ._inputs import check_logits
+
 # Pointwise modules (output at p depends on the input at p only) in eval mode.
 _POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
               nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Softplus, nn.Identity,
@@ -37,6 +39,9 @@ _POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CEL
 # Affine modules that may follow the prefix and be folded into per-group lookups.
 _AFFINE = (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.Identity, nn.Dropout, nn.Dropout2d,
            nn.BatchNorm1d, nn.BatchNorm2d)
+_MIN_GATHER_MACS = 100
+"""Without a fold, a prefix is used only if it costs at least this many multiply-adds per output element (gathering
+an element costs about as much as 50 multiply-adds of a convolution on CPU)."""
 _MAX_JACOBIAN = 2 ** 25
 """Largest Jacobian (outputs x activation elements) of the folded affine modules; beyond it the head runs on maps."""
 
@@ -218,21 +223,32 @@ def plan_for(model: nn.Module, segments: np.ndarray, num_samples: int) -> Increm
     labels = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.int64))
     word_of = torch.arange((num_segments + _BITS - 1) // _BITS)[:, None, None]
     touched = torch.where(labels // _BITS == word_of, torch.ones((), dtype=torch.int64) << (labels % _BITS), 0)
-    candidates: list[tuple[int, Tensor]] = []  # (prefix length, footprint bitmasks after it)
-    spatial = False
+    candidates: list[tuple[int, Tensor, float]] = []  # (prefix length, footprint bitmasks after it, MACs per output)
+    spatial, macs, channels = False, 0, None
     for length, module in enumerate(modules, start=1):
         touched = _touch(module, touched)
         if touched is None:
             break
+        if type(module) is nn.Conv2d:
+            kernel = module.kernel_size[0] * module.kernel_size[1]
+            macs += module.out_channels * touched[0].numel() * module.in_channels // module.groups * kernel
+            channels = module.out_channels
         spatial = spatial or type(module) in (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
         if spatial:
-            candidates.append((length, touched))
+            candidates.append((length, touched, macs / (touched[0].numel() * channels) if channels else 0.0))
     if not candidates:
         return "the model does not start with local layers (convolution, pooling, pointwise)"
     most_colours = int(np.log2(max(num_samples // 2, 1)))
     fewest = None
     bits = torch.arange(num_segments)
-    for length, touched in reversed(candidates):
+    for length, touched, macs_per_output in reversed(candidates):
+        rest = modules[length:]
+        affine = 0
+        while affine < len(rest) and type(rest[affine]) in _AFFINE and not (
+                type(rest[affine]) in (nn.BatchNorm1d, nn.BatchNorm2d) and not _uses_running_stats(rest[affine])):
+            affine += 1
+        if not affine and macs_per_output < _MIN_GATHER_MACS:
+            continue  # without a fold every perturbation's map is gathered: worth it only for a costly prefix
         masks, groups = torch.unique(touched.reshape(len(touched), -1), dim=1, return_inverse=True)  # (words, G)
         sees = ((masks[bits // _BITS] >> (bits % _BITS)[:, None]) & 1).bool()      # (F, G) superpixels per group
         overlap = sees.to(torch.float32) @ sees.to(torch.float32).T
@@ -242,30 +258,46 @@ def plan_for(model: nn.Module, segments: np.ndarray, num_samples: int) -> Increm
         if needed > most_colours:
             continue
         codes = sees.to(torch.int64) << torch.from_numpy(colours)[:, None]
-        prefix, rest = nn.Sequential(*modules[:length]), modules[length:]
-        affine = 0
-        while affine < len(rest) and type(rest[affine]) in _AFFINE and not (
-                type(rest[affine]) in (nn.BatchNorm1d, nn.BatchNorm2d) and not _uses_running_stats(rest[affine])):
-            affine += 1
+        prefix = nn.Sequential(*modules[:length])
         folded = nn.Sequential(*rest[:affine]) if affine else None
         return IncrementalPlan(prefix=prefix, head=nn.Sequential(*rest[affine:]), folded=folded,
                                colours=colours, codes=codes, groups=groups)
+    if fewest is None:
+        return (f"nothing after the local prefix can be folded, and the prefix costs under {_MIN_GATHER_MACS} "
+                "multiply-adds per output element: gathering its output per perturbation would cost more")
     return (f"the superpixels need {fewest} colours (2**{fewest} probe images) for the shortest local prefix; "
             f"{num_samples} samples allow at most {most_colours}")
 
 
 def _fold(folded: nn.Sequential, activation_shape: tuple[int, ...],
           device: torch.device) -> tuple[Tensor, Tensor, tuple[int, ...]] | None:
-    """Jacobian (outputs, activation elements) and bias of the affine modules, or None if too large."""
-    probe = torch.zeros((1, *activation_shape), device=device, requires_grad=True)
-    with torch.enable_grad():
-        output = folded(probe)[0]
-        if output.numel() * probe.numel() > _MAX_JACOBIAN:
-            return None
-        flat = output.reshape(-1)
-        rows = [torch.autograd.grad(flat[j], probe, retain_graph=True)[0].reshape(-1)
-                for j in range(flat.numel())]
-    return torch.stack(rows), flat.detach().to(torch.float64), tuple(output.shape)
+    """Jacobian (outputs, activation elements) and bias of the affine modules, or None if too large.
+
+    An affine map's Jacobian is read off exactly: from its outputs on the basis vectors when it has no more inputs
+    than outputs, else from one backward pass per output (outside inference mode, which forbids autograd).
+    """
+    inputs = int(np.prod(activation_shape))
+    zero = torch.zeros((1, *activation_shape), device=device)
+    bias = folded(zero)[0]
+    if bias.numel() * inputs > _MAX_JACOBIAN:
+        return None
+    flat_bias = bias.reshape(-1)
+    if inputs <= bias.numel():
+        step = max(1, _MAX_JACOBIAN // (4 * max(inputs, bias.numel())))
+        columns = []
+        for start in range(0, inputs, step):
+            basis = torch.eye(inputs, device=device)[start:start + step].view(-1, *activation_shape)
+            columns.append(folded(basis).reshape(len(basis), -1) - flat_bias)
+        return torch.cat(columns).T.contiguous(), flat_bias.to(torch.float64), tuple(bias.shape)
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            probe = torch.zeros((1, *activation_shape), device=device, requires_grad=True)
+            output = folded(probe)[0].reshape(-1)
+            rows = [torch.autograd.grad(output[j], probe, retain_graph=True)[0].reshape(-1)
+                    for j in range(output.numel())]
+    except RuntimeError:  # e.g. parameters created under inference mode: run the modules on the maps instead
+        return None
+    return torch.stack(rows), flat_bias.to(torch.float64), tuple(bias.shape)
 
 
 _MAX_CHUNK_ELEMENTS = 2 ** 24
@@ -284,14 +316,14 @@ def _probe_activations(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
     probes = plan.num_probes
     first = plan.prefix[0]
     if type(first) is not nn.Conv2d:
-        probe_images = torch.where(keep, images[:, None], fill[:, None]).view(-1, channels, height, width)
+        probe_images = torch.where(keep, images[:, None], fill[:, None]).reshape(-1, channels, height, width)
         return torch.cat([plan.prefix(probe_images[start:start + batch_size])
                           for start in range(0, len(probe_images), batch_size)])
     colours = int(plan.colours.max()) + 1
     colour_map = torch.from_numpy(plan.colours).to(segments.device)[segments]           # (H, W)
     masks = colour_map == torch.arange(colours, device=segments.device)[:, None, None]  # (colours, H, W)
     parts = torch.cat([fill[:, None], (images - fill)[:, None] * masks[None, :, None]], dim=1)
-    parts = parts.view(-1, channels, height, width)                                     # (b * (1 + colours), ...)
+    parts = parts.reshape(-1, channels, height, width)                                  # (b * (1 + colours), ...)
     responses = torch.cat([first._conv_forward(parts[start:start + batch_size], first.weight, None)
                            for start in range(0, len(parts), batch_size)])
     responses = responses.view(batch, 1 + colours, -1)
@@ -306,7 +338,7 @@ def _probe_activations(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
 
 
 def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segments: Tensor, z: Tensor,
-                       batch_size: int) -> Tensor:
+                       batch_size: int, fold_cache: dict | None = None) -> Tensor:
     """Logits of every perturbation of images that share one segmentation, through ``plan``.
 
     Args:
@@ -314,6 +346,8 @@ def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
         segments: (H, W) int64 label map on the same device (the plan's).
         z: (B, S, F) bool on the same device, the perturbation matrices.
         batch_size: probe images per prefix call and perturbations per head call.
+        fold_cache: a dict kept across the calls of one explanation (one plan per label map under SLIC), so the
+            folded modules' Jacobian is computed once.
 
     Returns:
         (B, S, K) float logits.
@@ -328,63 +362,90 @@ def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
     codes = plan.codes.to(device=device, dtype=torch.float32)                            # exact below 2**24
     groups = plan.groups.to(device)
     num_groups = codes.shape[1]
-    with torch.no_grad():
-        activation_shape = tuple(plan.prefix(images[:1].clone()).shape[1:])  # clone: an in-place first module
+    # the largest map the prefix holds per probe, and its output shape (clone: an in-place first module)
+    widest_map, activation = channels * height * width, images[:1].clone()
+    for module in plan.prefix:
+        activation = module(activation)
+        widest_map = max(widest_map, activation.numel())
+    activation_shape = tuple(activation.shape[1:])
     positions = activation_shape[1] * activation_shape[2]
-    fold = _fold(plan.folded, activation_shape, device) if plan.folded is not None else None
-    per_image = probes * max(channels * height * width, int(np.prod(activation_shape)))
+    fold = None
+    if plan.folded is not None:
+        key = (tuple(id(module) for module in plan.folded), activation_shape)
+        if fold_cache is not None and key in fold_cache:
+            fold = fold_cache[key]
+        else:
+            fold = _fold(plan.folded, activation_shape, device)
+            if fold_cache is not None:
+                fold_cache[key] = fold
+    per_image = probes * widest_map
     if fold is not None:  # the looked-up (S, G, J) vectors and the (P, K, J) table of each image
-        per_image = max(per_image, len(fold[1]) * max(num_samples * num_groups, positions * probes,
-                                                       num_groups * plan.num_probes))
+        per_image = max(per_image, len(fold[1]) * max(num_samples * num_groups, positions * probes))
     chunk = max(1, _MAX_CHUNK_ELEMENTS // per_image)
     outputs = []
     for first in range(0, batch, chunk):
         last = min(batch, first + chunk)
         activations = _probe_activations(plan, images[first:last], fill[first:last], segments, keep, batch_size)
-        activations = activations.view(last - first, probes, activation_shape[0], positions)
+        activations = activations.reshape(last - first, probes, activation_shape[0], positions)
         chosen_z = z[first:last, :, :codes.shape[0]].to(torch.float32)                     # (b, S, F)
         if fold is not None:
-            jacobian, bias, out_shape = fold
-            jacobian = jacobian.view(len(bias), activation_shape[0], positions)
-            classes, expansion = plan.configurations()
-            widest = expansion.max().item() + 1
-            configured = torch.zeros((last - first, num_groups, widest, len(bias)), dtype=torch.float64,
-                                     device=device)                                 # (b, G, 2**m, J)
-            for positions_m, numbers_m, groups_m in classes:
-                positions_m, numbers_m = positions_m.to(device), numbers_m.to(device)
-                seen = activations[:, numbers_m, :, positions_m[:, None]]                 # (n, R, b, C')
-                weights = jacobian[:, :, positions_m].permute(2, 1, 0)                     # (n, C', J)
-                contribution = torch.matmul(seen.reshape(len(positions_m), -1, activation_shape[0]), weights)
-                contribution = contribution.view(len(positions_m), numbers_m.shape[1], last - first, -1)
-                configured[:, :, :numbers_m.shape[1]].index_add_(
-                    1, groups_m.to(device), contribution.permute(2, 0, 1, 3).to(torch.float64))
-            table = configured[:, torch.arange(num_groups, device=device)[:, None], expansion.to(device)]  # (b,G,K,J)
-            # a sample's output = bias + sum over groups of its probe's entry; the entries of probe 0 are summed in
-            # float64 and only the differences to them are looked up (float32 embedding_bag, the fast kernel)
-            base = table[:, :, 0].sum(dim=1) + bias                                           # (b, J)
-            deltas = (table - table[:, :, :1]).to(torch.float32).view(-1, len(bias))
-            # row of (image, group, probe) in deltas = z @ codes + group * K + image * G * K, one fused matmul;
-            # float32 holds these integers exactly below 2**24
-            exact = torch.float32 if len(deltas) < 2 ** 24 else torch.float64
-            offsets = (torch.arange(num_groups, device=device, dtype=exact) * probes
-                       + torch.arange(last - first, device=device, dtype=exact)[:, None, None] * (num_groups * probes))
-            rows = torch.baddbmm(offsets, chosen_z.to(exact), codes.to(exact).expand(last - first, -1, -1))
-            rows = rows.to(torch.int32 if exact == torch.float32 else torch.int64)
-            looked_up = F.embedding_bag(rows.view(-1, num_groups), deltas, mode="sum")     # (b*S, J)
-            middle = looked_up.view(last - first, num_samples, -1) + base[:, None].to(activations.dtype)
-            middle = middle.view(-1, *out_shape)                                             # (b*S, ...)
-            logits = torch.cat([plan.head(middle[start:start + batch_size])
-                                for start in range(0, len(middle), batch_size)])
-            outputs.append(logits.view(last - first, num_samples, -1))
+            outputs.append(_folded_logits(plan, fold, activations, chosen_z, codes, groups, batch_size))
             continue
-        numbers = (chosen_z @ codes).to(torch.int64)                                       # (b, S, G)
+        with torch.autocast(device.type, enabled=False):  # probe numbers are integers: no reduced precision
+            numbers = (chosen_z @ codes).to(torch.int64)                                  # (b, S, G)
         for image in range(last - first):
-            per_position = numbers[image][:, groups]                                         # (S, P) probe numbers
             logits = []
             for start in range(0, num_samples, batch_size):
-                chosen = per_position[start:start + batch_size]
+                chosen = numbers[image, start:start + batch_size][:, groups]                # (n, P) probe numbers
                 gathered = activations[image][chosen, :, torch.arange(positions, device=device)]  # (n, P, C')
                 maps = gathered.permute(0, 2, 1).reshape(len(chosen), *activation_shape)
-                logits.append(plan.head(plan.folded(maps) if plan.folded is not None else maps))
+                middle = plan.folded(maps) if plan.folded is not None else maps
+                logits.append(check_logits(plan.head(middle), len(chosen)))
             outputs.append(torch.cat(logits)[None])
     return torch.cat(outputs)
+
+
+def _folded_logits(plan: IncrementalPlan, fold: tuple[Tensor, Tensor, tuple[int, ...]], activations: Tensor,
+                   chosen_z: Tensor, codes: Tensor, groups: Tensor, batch_size: int) -> Tensor:
+    """(b, S, K) logits when the affine modules after the prefix are folded: per-group tables and lookups.
+
+    Args:
+        activations: (b, K, C', P) the prefix's output on each image's probes.
+        chosen_z: (b, S, F) float32 perturbations.
+    """
+    jacobian, bias, out_shape = fold
+    images, probes, channels, positions = activations.shape
+    num_samples = chosen_z.shape[1]
+    num_groups = codes.shape[1]
+    device = activations.device
+    jacobian = jacobian.view(len(bias), channels, positions)
+    classes, expansion = plan.configurations()
+    widest = expansion.max().item() + 1
+    configured = torch.zeros((images, num_groups, widest, len(bias)), dtype=torch.float64, device=device)
+    for positions_m, numbers_m, groups_m in classes:  # (b, G, 2**m, J): each group's sum per configuration
+        positions_m, numbers_m = positions_m.to(device), numbers_m.to(device)
+        seen = activations[:, numbers_m, :, positions_m[:, None]]                         # (n, R, b, C')
+        weights = jacobian[:, :, positions_m].permute(2, 1, 0)                             # (n, C', J)
+        contribution = torch.matmul(seen.reshape(len(positions_m), -1, channels), weights)
+        contribution = contribution.view(len(positions_m), numbers_m.shape[1], images, -1)
+        configured[:, :, :numbers_m.shape[1]].index_add_(
+            1, groups_m.to(device), contribution.permute(2, 0, 1, 3).to(torch.float64))
+    table = configured[:, torch.arange(num_groups, device=device)[:, None], expansion.to(device)]  # (b, G, K, J)
+    # a sample's output = bias + sum over groups of its probe's entry; the entries of probe 0 are summed in
+    # float64 and only the differences to them are looked up (float32 embedding_bag, the fast kernel)
+    base = table[:, :, 0].sum(dim=1) + bias                                                   # (b, J)
+    deltas = (table - table[:, :, :1]).to(torch.float32).view(-1, len(bias))
+    # row of (image, group, probe) in deltas = z @ codes + group * K + image * G * K, one fused matmul; float32
+    # holds these integers exactly below 2**24 (autocast off: bf16 would round them)
+    exact = torch.float32 if len(deltas) < 2 ** 24 else torch.float64
+    with torch.autocast(device.type, enabled=False):
+        offsets = (torch.arange(num_groups, device=device, dtype=exact) * probes
+                   + torch.arange(images, device=device, dtype=exact)[:, None, None] * (num_groups * probes))
+        rows = torch.baddbmm(offsets, chosen_z.to(exact), codes.to(exact).expand(images, -1, -1))
+    rows = rows.to(torch.int32 if exact == torch.float32 else torch.int64)
+    looked_up = F.embedding_bag(rows.view(-1, num_groups), deltas, mode="sum")             # (b*S, J)
+    middle = looked_up.view(images, num_samples, -1) + base[:, None].to(activations.dtype)
+    middle = middle.view(-1, *out_shape)                                                     # (b*S, ...)
+    logits = torch.cat([check_logits(plan.head(middle[start:start + batch_size]), len(middle[start:start + batch_size]))
+                        for start in range(0, len(middle), batch_size)])
+    return logits.view(images, num_samples, -1)

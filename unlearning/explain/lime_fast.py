@@ -197,6 +197,7 @@ def _incremental_targets(model: nn.Module, images: Tensor, fill: Tensor, segment
     for image in range(len(segments)):
         by_segmentation.setdefault(segments[image].tobytes(), []).append(image)
     remaining = []
+    fold_cache: dict = {}
     for members in by_segmentation.values():
         plan = plan_for(model, segments[members[0]], config.num_samples)
         if not isinstance(plan, IncrementalPlan):
@@ -205,7 +206,7 @@ def _incremental_targets(model: nn.Module, images: Tensor, fill: Tensor, segment
         index = torch.tensor(members)
         logits = incremental_logits(
             plan, images[index].to(device=device, dtype=torch.float32), fill[index].to(device=device, dtype=torch.float32),
-            torch.from_numpy(segments[members[0]]).to(device), z[index].to(device), config.batch_size)
+            torch.from_numpy(segments[members[0]]).to(device), z[index].to(device), config.batch_size, fold_cache)
         check_label_range(labels.cpu().numpy(), logits.shape[2])
         probs = torch.softmax(logits.to(torch.float64), dim=-1)
         chosen = labels[index.to(device)]

@@ -33,6 +33,15 @@ itself up to ~4e-5 away from the float64 computation on these models, so compari
 room than comparing with the exact one; a wrong plan moves coefficients by several percent."""
 
 
+@pytest.fixture(autouse=True)
+def _gather_any_prefix(monkeypatch, request):
+    """The equality tests use small, cheap prefixes; without a fold the cost guard (``_MIN_GATHER_MACS``, tested by
+    the ``test_cost_guard_*`` tests) would send them to the black-box path, so it is off here."""
+    if not request.node.name.startswith("test_cost_guard"):
+        monkeypatch.setattr(incremental, "_MIN_GATHER_MACS", 0)
+
+
+
 # --------------------------------------------------------------------------------------------------------------
 # helpers
 
@@ -697,3 +706,80 @@ def test_in_place_first_module():
     model = _sequential(3, 16, 16, nn.SELU(inplace=True), nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), scale=1.0)
     fast, black_box = _both_paths(model, _images(2, 3, 16, 16), ExplainConfig(num_samples=100, grid=(4, 4)))
     _assert_same(fast, black_box)
+
+
+def test_cost_guard_refuses_a_cheap_prefix_without_a_fold():
+    """One 3x3 convolution over 3 channels (27 multiply-adds per output) followed by a non-affine module: gathering
+    each perturbation's maps would cost more than the convolution it saves."""
+    c, h, w = 3, 16, 16
+    cheap = _sequential(c, h, w, nn.Conv2d(c, 4, 3, padding=1), nn.GroupNorm(2, 4), nn.ReLU())
+    reason = _grid_plan(cheap, h, w, (4, 4), 100)
+    assert isinstance(reason, str) and "multiply-adds per output element" in reason
+
+
+def test_cost_guard_keeps_a_costly_prefix_and_any_folded_one():
+    c, h, w = 3, 16, 16
+    costly = _sequential(c, h, w, nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1),
+                         nn.GroupNorm(2, 16), nn.ReLU())  # (27 + 144) * 16 / 16 = 171 multiply-adds per output
+    plan = _grid_plan(costly, h, w, (4, 4), 100)
+    assert isinstance(plan, IncrementalPlan) and plan.folded is None
+    folded = _sequential(c, h, w, nn.Conv2d(c, 4, 3, padding=1), nn.ReLU())  # cheap, but its Linear head folds
+    plan = _grid_plan(folded, h, w, (4, 4), 100)
+    assert isinstance(plan, IncrementalPlan) and plan.folded is not None
+
+
+# review findings (each failed before its fix)
+
+
+def test_inference_mode_and_autograd_free_jacobian():
+    """Under torch.inference_mode autograd cannot run; the fold's Jacobian still comes out (by a pass in normal
+    mode), so explanations equal the black-box path's."""
+    c, h, w = 3, 16, 16
+    model = _sequential(c, h, w, nn.Conv2d(c, 4, 3, padding=1), nn.ReLU())
+    images = _images(2, c, h, w)
+    config = ExplainConfig(num_samples=100, grid=(4, 4))
+    with torch.inference_mode():
+        fast = explain(model, images, config=config)
+        black_box = explain(model, images, config=dataclasses.replace(config, incremental=False))
+    _assert_same(fast, black_box)
+
+
+def test_autocast_keeps_probe_numbers_exact():
+    """Under bf16 autocast the probe-number matmul ran in bf16 and rounded row numbers above 256 (an index error or
+    the wrong rows); they are computed in full precision now, so the result stays near the float32 one."""
+    c, h, w = 3, 32, 32
+    model = _sequential(c, h, w, nn.Conv2d(c, 4, 3, padding=1), nn.ReLU())
+    images = _images(2, c, h, w)
+    config = ExplainConfig(num_samples=200, grid=(8, 8))
+    exact = explain(model, images, config=config).segment_coefs
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        reduced = explain(model, images, config=config).segment_coefs
+    assert np.abs(reduced - exact).max() < 0.1 * np.abs(exact).max()
+
+
+@pytest.mark.parametrize("folds", [True, False], ids=["folded", "gathered"])
+def test_a_model_without_2d_logits_is_refused(folds):
+    c, h, w = 3, 16, 16
+    tail = (nn.AdaptiveAvgPool2d(1),) if folds else (nn.AdaptiveMaxPool2d(1),)
+    model = _seeded(nn.Sequential(nn.Conv2d(c, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 5, 3, padding=1), *tail))
+    plan = _grid_plan(model, h, w, (4, 4), 100)
+    assert isinstance(plan, IncrementalPlan) and (plan.folded is not None) == folds
+    with pytest.raises(ValueError, match=r"to \(\d+, num_classes\) logits; got \(\d+, 5, 1, 1\)"):
+        explain(model, _images(2, c, h, w), labels=[0, 1], config=ExplainConfig(num_samples=100, grid=(4, 4)))
+
+
+def test_wide_fold_by_basis_and_computed_once_per_explanation(monkeypatch):
+    """A folded Linear with more outputs than inputs takes its Jacobian from the basis vectors (one batched pass, not
+    one backward per output), once per explanation even when every image has its own SLIC plan."""
+    c, h, w = 3, 16, 16
+    model = _sequential(c, h, w, nn.Conv2d(c, 2, 3, stride=2, padding=1), nn.ReLU(),
+                        tail=(nn.Flatten(), nn.Linear(128, 512), nn.Tanh(), nn.Linear(512, 4)))
+    calls = []
+    real_fold = incremental._fold
+    monkeypatch.setattr(incremental, "_fold", lambda *args: calls.append(1) or real_fold(*args))
+    monkeypatch.setattr(torch.autograd, "grad", None)  # the basis route must not need autograd
+    images = _images(3, c, h, w)
+    config = ExplainConfig(num_samples=100, segmentation="slic", grid=(4, 4))
+    fast = explain(model, images, config=config)
+    assert len(calls) == 1
+    _assert_same(fast, explain(model, images, config=dataclasses.replace(config, incremental=False)))
