@@ -304,6 +304,13 @@ _MAX_CHUNK_ELEMENTS = 2 ** 24
 """Bound on probe-image and activation elements held at once (per chunk of images)."""
 
 
+def _in_batches(fn, inputs: Tensor, batch_size: int) -> Tensor:
+    """``fn`` over ``inputs`` in chunks of ``batch_size`` rows, concatenated (no copy for a single chunk)."""
+    if len(inputs) <= batch_size:
+        return fn(inputs)
+    return torch.cat([fn(inputs[start:start + batch_size]) for start in range(0, len(inputs), batch_size)])
+
+
 def _probe_activations(plan: IncrementalPlan, images: Tensor, fill: Tensor, segments: Tensor, keep: Tensor,
                        batch_size: int) -> Tensor:
     """The prefix's output on every probe image of every image: (b * K, C', H', W').
@@ -317,15 +324,13 @@ def _probe_activations(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
     first = plan.prefix[0]
     if type(first) is not nn.Conv2d:
         probe_images = torch.where(keep, images[:, None], fill[:, None]).reshape(-1, channels, height, width)
-        return torch.cat([plan.prefix(probe_images[start:start + batch_size])
-                          for start in range(0, len(probe_images), batch_size)])
+        return _in_batches(plan.prefix, probe_images, batch_size)
     colours = int(plan.colours.max()) + 1
     colour_map = torch.from_numpy(plan.colours).to(segments.device)[segments]           # (H, W)
     masks = colour_map == torch.arange(colours, device=segments.device)[:, None, None]  # (colours, H, W)
     parts = torch.cat([fill[:, None], (images - fill)[:, None] * masks[None, :, None]], dim=1)
     parts = parts.reshape(-1, channels, height, width)                                  # (b * (1 + colours), ...)
-    responses = torch.cat([first._conv_forward(parts[start:start + batch_size], first.weight, None)
-                           for start in range(0, len(parts), batch_size)])
+    responses = _in_batches(lambda chunk: first._conv_forward(chunk, first.weight, None), parts, batch_size)
     responses = responses.view(batch, 1 + colours, -1)
     bits = (torch.arange(probes, device=images.device)[:, None] >> torch.arange(colours, device=images.device)) & 1
     mixing = torch.cat([torch.ones((probes, 1), device=images.device), bits.to(images.dtype)], dim=1)
@@ -334,7 +339,7 @@ def _probe_activations(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
     if first.bias is not None:
         outputs += first.bias[:, None, None]
     rest = plan.prefix[1:]
-    return torch.cat([rest(outputs[start:start + batch_size]) for start in range(0, len(outputs), batch_size)])
+    return _in_batches(rest, outputs, batch_size)
 
 
 def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segments: Tensor, z: Tensor,
@@ -446,6 +451,5 @@ def _folded_logits(plan: IncrementalPlan, fold: tuple[Tensor, Tensor, tuple[int,
     looked_up = F.embedding_bag(rows.view(-1, num_groups), deltas, mode="sum")             # (b*S, J)
     middle = looked_up.view(images, num_samples, -1) + base[:, None].to(activations.dtype)
     middle = middle.view(-1, *out_shape)                                                     # (b*S, ...)
-    logits = torch.cat([check_logits(plan.head(middle[start:start + batch_size]), len(middle[start:start + batch_size]))
-                        for start in range(0, len(middle), batch_size)])
+    logits = _in_batches(lambda chunk: check_logits(plan.head(chunk), len(chunk)), middle, batch_size)
     return logits.view(images, num_samples, -1)
