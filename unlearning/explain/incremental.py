@@ -23,6 +23,7 @@ whole model). :func:`plan_for` says which path a model gets and why.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ._inputs import check_logits
+from .segmentation import _check_segment_ids
 
 # Pointwise modules (output at p depends on the input at p only) in eval mode.
 _POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
@@ -40,8 +42,9 @@ _POINTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CEL
 _AFFINE = (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.Identity, nn.Dropout, nn.Dropout2d,
            nn.BatchNorm1d, nn.BatchNorm2d)
 _MIN_GATHER_MACS = 100
-"""Without a fold, a prefix is used only if it costs at least this many multiply-adds per output element (gathering
-an element costs about as much as 50 multiply-adds of a convolution on CPU)."""
+"""Without a fold, a prefix is used only if it costs at least this many multiply-adds per output element: gathering an
+element costs about as much as 50 multiply-adds of a convolution on CPU, and the margin of 2 covers the gathered
+maps' extra copies (a 3x3 convolution over 3 channels, 27, is refused; two such layers over 16 channels pass)."""
 _MAX_JACOBIAN = 2 ** 25
 """Largest Jacobian (outputs x activation elements) of the folded affine modules; beyond it the head runs on maps."""
 
@@ -82,13 +85,23 @@ _BITS = 63
 """Superpixels per int64 word of the footprint bitmasks (the sign bit is left alone)."""
 
 
-def _window(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
+def _window(size: int, kernel: int, stride: int, before: int, after: int, dilation: int, ceil_mode: bool) -> int:
     """Output length of a convolution/pooling window along one axis (PyTorch's formula)."""
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    span = size + before + after - dilation * (kernel - 1) - 1
     out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:  # the last window must start inside the input
+    if ceil_mode and (out - 1) * stride >= size + before:  # the last window must start inside the input
         out -= 1
     return out
+
+
+def _paddings(module: nn.Module, kernel: tuple[int, int], dilation: tuple[int, int]) -> list[tuple[int, int]]:
+    """(before, after) zero padding per axis, PyTorch's split for ``padding="same"`` (the odd pixel after)."""
+    if module.padding == "valid":
+        return [(0, 0), (0, 0)]
+    if module.padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return [(total // 2, total - total // 2) for total in totals]
+    return [(side, side) for side in _pair(module.padding)]
 
 
 def _touch(module: nn.Module, touched: Tensor) -> Tensor | None:
@@ -106,7 +119,7 @@ def _touch(module: nn.Module, touched: Tensor) -> Tensor | None:
     if kind in _POINTWISE or (kind is nn.BatchNorm2d and _uses_running_stats(module)):
         return touched
     if kind is nn.Conv2d:
-        if isinstance(module.padding, str) or module.padding_mode != "zeros":
+        if module.padding_mode != "zeros":  # reflect/replicate/circular read pixels outside the window
             return None
         kernel, stride, dilation = module.kernel_size, module.stride, module.dilation
         ceil_mode = False
@@ -118,23 +131,23 @@ def _touch(module: nn.Module, touched: Tensor) -> Tensor | None:
         ceil_mode = module.ceil_mode
     else:
         return None
-    padding = _pair(module.padding)
+    (top, bottom), (left, right) = _paddings(module, kernel, dilation)
     words, height, width = touched.shape
-    out_h = _window(height, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
-    out_w = _window(width, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    out_h = _window(height, kernel[0], stride[0], top, bottom, dilation[0], ceil_mode)
+    out_w = _window(width, kernel[1], stride[1], left, right, dilation[1], ceil_mode)
     if out_h < 1 or out_w < 1:
         return None
     # zero-pad (padding and ceil-mode overhang see no superpixel) and OR the strided window offsets
-    rows = max(height + 2 * padding[0], (out_h - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1)
-    cols = max(width + 2 * padding[1], (out_w - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1)
+    rows = max(height + top + bottom, (out_h - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1)
+    cols = max(width + left + right, (out_w - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1)
     padded = torch.zeros((words, rows, cols), dtype=torch.int64)
-    padded[:, padding[0]:padding[0] + height, padding[1]:padding[1] + width] = touched
+    padded[:, top:top + height, left:left + width] = touched
     out = torch.zeros((words, out_h, out_w), dtype=torch.int64)
     for u in range(kernel[0]):
         for v in range(kernel[1]):
-            top, left = u * dilation[0], v * dilation[1]
-            out |= padded[:, top:top + (out_h - 1) * stride[0] + 1:stride[0],
-                          left:left + (out_w - 1) * stride[1] + 1:stride[1]]
+            row, col = u * dilation[0], v * dilation[1]
+            out |= padded[:, row:row + (out_h - 1) * stride[0] + 1:stride[0],
+                          col:col + (out_w - 1) * stride[1] + 1:stride[1]]
     return out
 
 
@@ -166,17 +179,23 @@ class IncrementalPlan:
     _configurations: tuple | None = field(default=None, repr=False)
 
     @property
+    def num_colours(self) -> int:
+        return int(self.colours.max()) + 1
+
+    @property
     def num_probes(self) -> int:
-        return 2 ** (int(self.colours.max()) + 1)
+        return 2 ** self.num_colours
 
     def configurations(self) -> tuple[list[tuple[Tensor, Tensor, Tensor]], Tensor]:
         """Which probes a position really needs: a position that sees m superpixels takes only 2**m distinct values
         over the probes (the bits of the other colours do not reach it).
 
         Returns:
-            (classes, expansion). One class per m: (positions (n,), probe numbers (n, 2**m) -- probe r sets bit i
-            of r on the position's i-th colour, and group of each position (n,)). ``expansion`` (G, K) int64 maps
-            probe k to the configuration r that group g sees under it.
+            (classes, expansion). One class per m, a tuple (positions, numbers, groups): the (n,) prefix output
+            positions that see m superpixels, ``numbers[p, r]`` (n, 2**m) the probe that shows position p its
+            configuration r (bit i of r = on/off of the position's superpixel with its i-th smallest colour), and
+            the (n,) group of each position. ``expansion[g, k]`` (G, K) is the configuration r group g sees in
+            probe k.
         """
         if self._configurations is None:
             sees = self.codes > 0                                                          # (F, G)
@@ -202,18 +221,23 @@ class IncrementalPlan:
     def describe(self) -> str:
         names = ", ".join(type(m).__name__ for m in self.prefix)
         tail = (f"; affine {', '.join(type(m).__name__ for m in self.folded)} folded into "
-                f"{self.codes.shape[1]} position groups" if self.folded is not None else "")
+                f"{self.codes.shape[1]} position groups (if their Jacobian fits)" if self.folded is not None else "")
+        colours = f"{self.num_colours} colour{'s' if self.num_colours > 1 else ''}"
         return (f"incremental: prefix [{names}] on {self.num_probes} probe images per image "
-                f"({int(self.colours.max()) + 1} colours for {len(self.colours)} superpixels){tail}")
+                f"({colours} for {len(self.colours)} superpixel ids){tail}")
 
 
 def plan_for(model: nn.Module, segments: np.ndarray, num_samples: int) -> IncrementalPlan | str:
     """The incremental plan for one (H, W) label map, or the reason the black-box path is used.
 
     The prefix is the longest run of local leading modules (with at least one convolution or pooling layer) whose
-    superpixels need at most log2(num_samples / 2) colours; the affine modules after it are folded when their
-    Jacobian has at most 2**25 entries.
+    superpixels need at most log2(num_samples / 2) colours and, when no affine module follows it, that costs at
+    least ``_MIN_GATHER_MACS`` multiply-adds per output element (else gathering each perturbation's maps costs more
+    than the prefix saves). The affine modules after it are folded at evaluation time if their Jacobian has at most
+    2**25 entries, else they run on the gathered maps. The plan describes the model in eval mode (``explain`` runs
+    it so): dropout as identity, batch norm with its running statistics.
     """
+    _check_segment_ids(segments)
     modules = _flatten(model)
     if isinstance(modules, str):
         return modules
@@ -224,10 +248,11 @@ def plan_for(model: nn.Module, segments: np.ndarray, num_samples: int) -> Increm
     word_of = torch.arange((num_segments + _BITS - 1) // _BITS)[:, None, None]
     touched = torch.where(labels // _BITS == word_of, torch.ones((), dtype=torch.int64) << (labels % _BITS), 0)
     candidates: list[tuple[int, Tensor, float]] = []  # (prefix length, footprint bitmasks after it, MACs per output)
-    spatial, macs, channels = False, 0, None
+    spatial, macs, channels, stopped = False, 0, None, None
     for length, module in enumerate(modules, start=1):
         touched = _touch(module, touched)
         if touched is None:
+            stopped = module
             break
         if type(module) is nn.Conv2d:
             kernel = module.kernel_size[0] * module.kernel_size[1]
@@ -237,7 +262,8 @@ def plan_for(model: nn.Module, segments: np.ndarray, num_samples: int) -> Increm
         if spatial:
             candidates.append((length, touched, macs / (touched[0].numel() * channels) if channels else 0.0))
     if not candidates:
-        return "the model does not start with local layers (convolution, pooling, pointwise)"
+        return ("the model does not start with local layers: a plain Conv2d (zero padding), MaxPool2d or AvgPool2d, "
+                f"after pointwise ones only; its first other module is {stopped!r}")
     most_colours = int(np.log2(max(num_samples // 2, 1)))
     fewest = None
     bits = torch.arange(num_segments)
@@ -253,7 +279,7 @@ def plan_for(model: nn.Module, segments: np.ndarray, num_samples: int) -> Increm
         sees = ((masks[bits // _BITS] >> (bits % _BITS)[:, None]) & 1).bool()      # (F, G) superpixels per group
         overlap = sees.to(torch.float32) @ sees.to(torch.float32).T
         colours = _colour((overlap > 0).numpy())
-        needed = int(colours.max()) + 1
+        needed = int(colours.max()) + 1  # the plan's num_colours
         fewest = needed if fewest is None else min(fewest, needed)
         if needed > most_colours:
             continue
@@ -265,39 +291,45 @@ def plan_for(model: nn.Module, segments: np.ndarray, num_samples: int) -> Increm
     if fewest is None:
         return (f"nothing after the local prefix can be folded, and the prefix costs under {_MIN_GATHER_MACS} "
                 "multiply-adds per output element: gathering its output per perturbation would cost more")
-    return (f"the superpixels need {fewest} colours (2**{fewest} probe images) for the shortest local prefix; "
-            f"{num_samples} samples allow at most {most_colours}")
+    return (f"the superpixels need {fewest} colours (2**{fewest} probe images) for every local prefix worth "
+            f"using; {num_samples} samples allow at most {most_colours}")
 
 
 def _fold(folded: nn.Sequential, activation_shape: tuple[int, ...],
           device: torch.device) -> tuple[Tensor, Tensor, tuple[int, ...]] | None:
-    """Jacobian (outputs, activation elements) and bias of the affine modules, or None if too large.
+    """Jacobian (outputs, activation elements; float32) and bias (float64) of the affine modules, or None if the
+    Jacobian is too large (or cannot be taken).
 
-    An affine map's Jacobian is read off exactly: from its outputs on the basis vectors when it has no more inputs
-    than outputs, else from one backward pass per output (outside inference mode, which forbids autograd).
+    An affine map's Jacobian is read off exactly, on a float64 copy: from its outputs on the basis vectors when it
+    has no more inputs than outputs, else from one backward pass per output (outside inference mode, which forbids
+    autograd).
     """
     inputs = int(np.prod(activation_shape))
-    zero = torch.zeros((1, *activation_shape), device=device)
-    bias = folded(zero)[0]
+    exact = copy.deepcopy(folded).to(torch.float64)
+    zero = torch.zeros((1, *activation_shape), dtype=torch.float64, device=device)
+    bias = exact(zero)[0]
     if bias.numel() * inputs > _MAX_JACOBIAN:
         return None
     flat_bias = bias.reshape(-1)
     if inputs <= bias.numel():
-        step = max(1, _MAX_JACOBIAN // (4 * max(inputs, bias.numel())))
+        step = max(1, _MAX_JACOBIAN // (8 * max(inputs, bias.numel())))
         columns = []
         for start in range(0, inputs, step):
-            basis = torch.eye(inputs, device=device)[start:start + step].view(-1, *activation_shape)
-            columns.append(folded(basis).reshape(len(basis), -1) - flat_bias)
-        return torch.cat(columns).T.contiguous(), flat_bias.to(torch.float64), tuple(bias.shape)
+            basis = F.one_hot(torch.arange(start, min(inputs, start + step), device=device), inputs)
+            columns.append(exact(basis.to(torch.float64).view(-1, *activation_shape)).reshape(len(basis), -1)
+                           - flat_bias)
+        return torch.cat(columns).T.to(torch.float32).contiguous(), flat_bias, tuple(bias.shape)
     try:
         with torch.inference_mode(False), torch.enable_grad():
-            probe = torch.zeros((1, *activation_shape), device=device, requires_grad=True)
-            output = folded(probe)[0].reshape(-1)
+            probe = torch.zeros((1, *activation_shape), dtype=torch.float64, device=device, requires_grad=True)
+            output = exact(probe)[0].reshape(-1)
             rows = [torch.autograd.grad(output[j], probe, retain_graph=True)[0].reshape(-1)
                     for j in range(output.numel())]
-    except RuntimeError:  # e.g. parameters created under inference mode: run the modules on the maps instead
+    except RuntimeError as error:  # parameters made under inference mode: run the modules on the maps instead
+        if "inference" not in str(error).lower():
+            raise
         return None
-    return torch.stack(rows), flat_bias.to(torch.float64), tuple(bias.shape)
+    return torch.stack(rows).to(torch.float32), flat_bias, tuple(bias.shape)
 
 
 _MAX_CHUNK_ELEMENTS = 2 ** 24
@@ -311,7 +343,7 @@ def _in_batches(fn, inputs: Tensor, batch_size: int) -> Tensor:
     return torch.cat([fn(inputs[start:start + batch_size]) for start in range(0, len(inputs), batch_size)])
 
 
-def _probe_activations(plan: IncrementalPlan, images: Tensor, fill: Tensor, segments: Tensor, keep: Tensor,
+def _probe_activations(plan: IncrementalPlan, images: Tensor, fill: Tensor, segments: Tensor,
                        batch_size: int) -> Tensor:
     """The prefix's output on every probe image of every image: (b * K, C', H', W').
 
@@ -320,26 +352,26 @@ def _probe_activations(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
     layer runs on 1 + colours images instead of 2**colours probes (and the probes are never built).
     """
     batch, channels, height, width = images.shape
-    probes = plan.num_probes
+    device = images.device
+    probes, colours = plan.num_probes, plan.num_colours
+    colour_map = torch.from_numpy(plan.colours).to(device)[segments]                      # (H, W)
     first = plan.prefix[0]
     if type(first) is not nn.Conv2d:
-        probe_images = torch.where(keep, images[:, None], fill[:, None]).reshape(-1, channels, height, width)
-        return _in_batches(plan.prefix, probe_images, batch_size)
-    colours = int(plan.colours.max()) + 1
-    colour_map = torch.from_numpy(plan.colours).to(segments.device)[segments]           # (H, W)
-    masks = colour_map == torch.arange(colours, device=segments.device)[:, None, None]  # (colours, H, W)
+        keep = ((torch.arange(probes, device=device)[:, None, None] >> colour_map) & 1).bool()  # (K, H, W)
+        probe_images = torch.where(keep[None, :, None], images[:, None], fill[:, None])
+        return _in_batches(plan.prefix, probe_images.reshape(-1, channels, height, width), batch_size)
+    masks = colour_map == torch.arange(colours, device=device)[:, None, None]             # (colours, H, W)
     parts = torch.cat([fill[:, None], (images - fill)[:, None] * masks[None, :, None]], dim=1)
-    parts = parts.reshape(-1, channels, height, width)                                  # (b * (1 + colours), ...)
+    parts = parts.reshape(-1, channels, height, width)                                    # (b * (1 + colours), ...)
     responses = _in_batches(lambda chunk: first._conv_forward(chunk, first.weight, None), parts, batch_size)
-    responses = responses.view(batch, 1 + colours, -1)
-    bits = (torch.arange(probes, device=images.device)[:, None] >> torch.arange(colours, device=images.device)) & 1
-    mixing = torch.cat([torch.ones((probes, 1), device=images.device), bits.to(images.dtype)], dim=1)
-    outputs = torch.matmul(mixing, responses)                                          # (b, K, C1 * H1 * W1)
-    outputs = outputs.view(batch * probes, *first._conv_forward(images[:1], first.weight, None).shape[1:])
+    map_shape = responses.shape[1:]
+    bits = (torch.arange(probes, device=device)[:, None] >> torch.arange(colours, device=device)) & 1
+    mixing = torch.cat([torch.ones((probes, 1), device=device), bits.to(images.dtype)], dim=1)   # (K, 1 + colours)
+    outputs = torch.matmul(mixing, responses.reshape(batch, 1 + colours, -1))           # (b, K, C1 * H1 * W1)
+    outputs = outputs.view(batch * probes, *map_shape)
     if first.bias is not None:
         outputs += first.bias[:, None, None]
-    rest = plan.prefix[1:]
-    return _in_batches(rest, outputs, batch_size)
+    return _in_batches(plan.prefix[1:], outputs, batch_size)
 
 
 def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segments: Tensor, z: Tensor,
@@ -361,9 +393,6 @@ def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
     num_samples = z.shape[1]
     device = images.device
     probes = plan.num_probes
-    probe_z = (torch.arange(probes, device=device)[:, None]
-               >> torch.from_numpy(plan.colours).to(device)[None, :]) & 1               # (K, F)
-    keep = probe_z.bool()[:, segments.reshape(-1)].view(1, probes, 1, height, width)
     codes = plan.codes.to(device=device, dtype=torch.float32)                            # exact below 2**24
     groups = plan.groups.to(device)
     num_groups = codes.shape[1]
@@ -390,11 +419,11 @@ def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
     outputs = []
     for first in range(0, batch, chunk):
         last = min(batch, first + chunk)
-        activations = _probe_activations(plan, images[first:last], fill[first:last], segments, keep, batch_size)
+        activations = _probe_activations(plan, images[first:last], fill[first:last], segments, batch_size)
         activations = activations.reshape(last - first, probes, activation_shape[0], positions)
         chosen_z = z[first:last, :, :codes.shape[0]].to(torch.float32)                     # (b, S, F)
         if fold is not None:
-            outputs.append(_folded_logits(plan, fold, activations, chosen_z, codes, groups, batch_size))
+            outputs.append(_folded_logits(plan, fold, activations, chosen_z, codes, batch_size))
             continue
         with torch.autocast(device.type, enabled=False):  # probe numbers are integers: no reduced precision
             numbers = (chosen_z @ codes).to(torch.int64)                                  # (b, S, G)
@@ -411,7 +440,7 @@ def incremental_logits(plan: IncrementalPlan, images: Tensor, fill: Tensor, segm
 
 
 def _folded_logits(plan: IncrementalPlan, fold: tuple[Tensor, Tensor, tuple[int, ...]], activations: Tensor,
-                   chosen_z: Tensor, codes: Tensor, groups: Tensor, batch_size: int) -> Tensor:
+                   chosen_z: Tensor, codes: Tensor, batch_size: int) -> Tensor:
     """(b, S, K) logits when the affine modules after the prefix are folded: per-group tables and lookups.
 
     Args:

@@ -198,19 +198,23 @@ def _incremental_targets(model: nn.Module, images: Tensor, fill: Tensor, segment
         by_segmentation.setdefault(segments[image].tobytes(), []).append(image)
     remaining = []
     fold_cache: dict = {}
+    checked_labels = False
     for members in by_segmentation.values():
         plan = plan_for(model, segments[members[0]], config.num_samples)
         if not isinstance(plan, IncrementalPlan):
             remaining.extend(members)
             continue
-        index = torch.tensor(members)
-        logits = incremental_logits(
-            plan, images[index].to(device=device, dtype=torch.float32), fill[index].to(device=device, dtype=torch.float32),
-            torch.from_numpy(segments[members[0]]).to(device), z[index].to(device), config.batch_size, fold_cache)
-        check_label_range(labels.cpu().numpy(), logits.shape[2])
+        index = torch.tensor(members, device=device)
+        member_images = images[members].to(device=device, dtype=torch.float32)
+        member_fill = fill[members].to(device=device, dtype=torch.float32)
+        label_map = torch.from_numpy(segments[members[0]]).to(device)
+        logits = incremental_logits(plan, member_images, member_fill, label_map, z[members].to(device),
+                                    config.batch_size, fold_cache)
+        if not checked_labels:
+            check_label_range(labels.cpu().numpy(), logits.shape[2])
+            checked_labels = True
         probs = torch.softmax(logits.to(torch.float64), dim=-1)
-        chosen = labels[index.to(device)]
-        targets[index.to(device)] = torch.take_along_dim(probs, chosen[:, None, None], dim=2)[..., 0]
+        targets[index] = torch.take_along_dim(probs, labels[index][:, None, None], dim=2)[..., 0]
     return sorted(remaining)
 
 

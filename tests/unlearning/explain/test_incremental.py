@@ -403,7 +403,6 @@ def _refused_cases():
             lambda: ready(ForwardOverride(conv(padding=1), nn.ReLU()), *head()), 200, plain),
         "reflect_padding_first": (
             lambda: ready(conv(padding=1, padding_mode="reflect"), nn.ReLU(), *head()), 200, not_local),
-        "same_padding_string_first": (lambda: ready(conv(padding="same"), nn.ReLU(), *head()), 200, not_local),
         "batchnorm_without_running_stats_first": (
             lambda: ready(nn.BatchNorm2d(c, track_running_stats=False), conv(padding=1), nn.ReLU(), *head()), 200,
             not_local),
@@ -492,7 +491,7 @@ def test_plan_for_cells_as_wide_as_the_receptive_field():
     assert all(module is original for module, original in zip([*plan.prefix, *plan.folded, *plan.head], model))
     assert plan.groups.shape == (16 * 16,)  # one group per prefix output position
     description = plan.describe()
-    assert "16 probe images" in description and "4 colours for 16 superpixels" in description
+    assert "16 probe images" in description and "4 colours for 16 superpixel ids" in description
     assert "AdaptiveAvgPool2d, Flatten, Linear folded" in description
     # cells two apart never share a receptive field: each colour is reused by 4 cells
     assert np.bincount(plan.colours).tolist() == [4, 4, 4, 4]
@@ -783,3 +782,44 @@ def test_wide_fold_by_basis_and_computed_once_per_explanation(monkeypatch):
     fast = explain(model, images, config=config)
     assert len(calls) == 1
     _assert_same(fast, explain(model, images, config=dataclasses.replace(config, incremental=False)))
+
+
+@pytest.mark.parametrize("padding, kernel, dilation", [("same", 3, 1), ("same", 4, 1), ("same", 2, 3), ("valid", 3, 1)])
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
+def test_string_padding_is_planned(padding, kernel, dilation):
+    """padding="same" (PyTorch puts the odd pixel of an even kernel after) and "valid" are zero padding too."""
+    c, h, w = 3, 16, 16
+    model = _sequential(c, h, w, nn.Conv2d(c, 4, kernel, padding=padding, dilation=dilation), nn.ReLU(), scale=1.0)
+    plan = _grid_plan(model, h, w, (4, 4), 200)
+    assert isinstance(plan, IncrementalPlan), plan
+    config = ExplainConfig(num_samples=200, grid=(4, 4))
+    fast, black_box = _both_paths(model, _images(2, c, h, w), config)
+    _assert_same(fast, black_box)
+
+
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "gathered"])
+def test_channels_last_model(fold):
+    """A channels_last model's convolutions return channels_last maps; the first layer's responses were .view()ed."""
+    c, h, w = 3, 16, 16
+    tail = () if fold else (nn.AdaptiveMaxPool2d(4), nn.Flatten(), nn.Linear(4 * 16, 4))
+    model = _sequential(c, h, w, nn.Conv2d(c, 4, 3, padding=1), nn.ReLU(), *(() if fold else ()), tail=tail or None)
+    model = model.to(memory_format=torch.channels_last)
+    plan = _grid_plan(model, h, w, (4, 4), 100)
+    assert isinstance(plan, IncrementalPlan) and (plan.folded is not None) == fold
+    config = ExplainConfig(num_samples=100, grid=(4, 4))
+    fast, black_box = _both_paths(model, _images(2, c, h, w), config)
+    _assert_same(fast, black_box)
+
+
+def test_plan_for_checks_its_label_map():
+    model = _sequential(3, 8, 8, nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    with pytest.raises(ValueError, match="ids 0 .. F-1; got -1"):
+        plan_for(model, np.arange(64).reshape(8, 8) - 1, 100)
+    with pytest.raises(ValueError, match=r"\(H, W\) integer label map"):
+        plan_for(model, np.zeros((1, 8, 8), dtype=np.int64), 100)
+
+
+def test_a_refused_first_module_is_named():
+    reason = plan_for(_sequential(3, 8, 8, nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), nn.ReLU()),
+                      np.zeros((8, 8), dtype=np.int64), 100)
+    assert "padding_mode=reflect" in reason
