@@ -92,6 +92,17 @@ def model_floor(model: nn.Module, channels: int, height: int, width: int, num_sa
     return time.perf_counter() - start
 
 
+class Float64(nn.Module):
+    """The model evaluated in float64 on the float32 images LIME feeds it (not an nn.Sequential: black-box path)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).double()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images.double())
+
+
 def logit_errors(model: nn.Sequential, images: torch.Tensor, config: ExplainConfig) -> tuple[float, float]:
     """Largest logit error of the incremental and the black-box path on the first image's perturbations, against
     the same model run in float64 (the black-box path does lime's float32 arithmetic)."""
@@ -134,6 +145,8 @@ def compare(name: str, channels: int, height: int, width: int, n_fast: int, n_re
     floor = model_floor(model, channels, height, width, config.num_samples, config.batch_size)
     plan = plan_for(model, segment_images(images[:1].to(torch.float64).numpy() / 255, config)[0], config.num_samples)
     incremental_error, black_box_error = logit_errors(model, images, config)
+    exact = explain(Float64(model), images[:1], config=black_box_config).segment_coefs[0]
+    exact_scale = np.abs(exact).max()
     print(f"{name:>16} | lime {reference_per_image:8.4f} s/img ({n_reference} imgs) | "
           f"fast {fast_per_image:8.4f} s/img ({n_fast} imgs), ratio {reference_per_image / fast_per_image:6.1f}x, "
           f"max |diff| {difference:.2e} (rel {difference / scale:.1e}) | "
@@ -141,7 +154,9 @@ def compare(name: str, channels: int, height: int, width: int, n_fast: int, n_re
           f"max |diff| {black_box_difference:.2e} (rel {black_box_difference / scale:.1e})", flush=True)
     print(f"{'':>16} | {plan.describe() if not isinstance(plan, str) else 'black-box only: ' + plan}", flush=True)
     print(f"{'':>16} | logit error against the model in float64: incremental {incremental_error:.1e}, "
-          f"black-box and lime (float32) {black_box_error:.1e}", flush=True)
+          f"black-box and lime (float32) {black_box_error:.1e}; coefficient error against LIME of the float64 "
+          f"model (first image, relative): incremental {np.abs(fast.segment_coefs[0] - exact).max() / exact_scale:.1e}, "
+          f"lime {np.abs(reference.segment_coefs[0] - exact).max() / exact_scale:.1e}", flush=True)
     print(f"{'':>16} | black-box model floor {floor:.4f} s/img (num_samples forward passes) | overhead beyond it: "
           f"lime {reference_per_image - floor:.4f}, fast black-box {black_box_per_image - floor:.4f} s/img "
           f"({(reference_per_image - floor) / max(black_box_per_image - floor, 1e-9):.0f}x less) | "
