@@ -8,7 +8,9 @@ every superpixel), but vectorised:
 2. perturbation matrix z (num_samples x F) from ``RandomState(seed + i).randint(0, 2, ...)``,
    first row all ones -- the same draws lime makes;
 3. perturbed images are built on the device for many images at once and classified in
-   batches of ``batch_size``; the target is the softmax probability of the explained class;
+   batches of ``batch_size`` (or, for a plain ``nn.Sequential`` starting with local layers,
+   those layers run on a few probe images per image: see ``incremental.py``); the target is
+   the softmax probability of the explained class;
 4. kernel sqrt(exp(-d^2 / width^2)) of the cosine distance d between z and the all-ones row;
 5. weighted ridge regression with intercept (sklearn ``Ridge(alpha)`` semantics), solved in
    closed form for all images at once with ``torch.linalg.solve``.
@@ -134,7 +136,7 @@ def explain_fast(model: nn.Module, images: Tensor, labels: np.ndarray | None,
         images: (B, C, H, W) float64 CPU in [0, 1].
         labels: (B,) int64 classes to explain, or None for the predicted class.
         segments: (B, H, W) int64, ids 0 .. F_b - 1 per image.
-        config: num_samples, batch_size, kernel_width, ridge_alpha and seed are read.
+        config: num_samples, batch_size, incremental, kernel_width, ridge_alpha and seed are read.
         device: where perturbed images are built and the model runs.
 
     Returns:
