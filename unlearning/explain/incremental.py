@@ -14,11 +14,13 @@ sampling; it evaluates the same function, so the coefficients agree with the bla
 When the modules right after the prefix are affine (average pooling, flatten, linear, eval-mode batch norm,
 dropout), they are folded too: their output is J a + b with J their Jacobian, so each position group adds a
 per-probe vector and a perturbation's output is a sum of ``groups`` looked-up vectors instead of a pass over the
-whole activation map.
+whole activation map. A leading convolution is linear in its input, so it runs on 1 + colours images (the fill, and
+image minus fill on each colour's superpixels) and the probes' first-layer outputs are mixed from those.
 
-Applies to an ``nn.Sequential`` (nested ones are flattened) whose first modules are local; any other model, or a
-segmentation whose superpixels need too many colours, uses the black-box path (every perturbed image through the
-whole model). :func:`plan_for` says which path a model gets and why.
+Applies to an ``nn.Sequential`` (nested ones are flattened, exact module types only, no hooks) whose first modules
+are local; any other model, a segmentation whose superpixels need too many colours, or a cheap prefix with nothing
+foldable after it (gathering every perturbation's maps would cost more than it saves) uses the black-box path (every
+perturbed image through the whole model). :func:`plan_for` says which path a model gets and why.
 """
 
 from __future__ import annotations
