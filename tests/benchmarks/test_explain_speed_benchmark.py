@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 import torch
 
 from unlearning.explain import ExplainConfig
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "explain_speed.py"
-
 
 @pytest.fixture(scope="module")
-def explain_speed():
-    spec = importlib.util.spec_from_file_location("explain_speed_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def explain_speed(load_benchmark):
+    return load_benchmark("explain_speed")
 
 
 def test_compare_prints_both_paths_and_the_plan(explain_speed, capsys):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +10,10 @@ import torch
 
 from agents import AgentConfig
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "train_ma.py"
-
 
 @pytest.fixture(scope="module")
-def train_ma():
-    spec = importlib.util.spec_from_file_location("train_ma_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def train_ma(load_benchmark):
+    return load_benchmark("train_ma")
 
 
 @pytest.mark.parametrize("policy", ["random", "centre", "ink"])
