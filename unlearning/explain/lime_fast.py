@@ -148,6 +148,9 @@ def explain_fast(model: nn.Module, images: Tensor, labels: np.ndarray | None,
     max_segments = int(num_segments.max())
     if labels is None:
         labels, _ = predicted_labels(model, images, device, config.batch_size)
+    else:  # as the reference backend does: one image tells the class count
+        _, num_classes = predicted_labels(model, images[:1], device, config.batch_size)
+        check_label_range(labels, num_classes)
     block = max(1, min(batch, _MAX_BLOCK_PIXELS // (channels * height * width),
                        _MAX_BLOCK_Z // (num_samples * max_segments)))
 
@@ -200,7 +203,6 @@ def _incremental_targets(model: nn.Module, images: Tensor, fill: Tensor, segment
         by_segmentation.setdefault(segments[image].tobytes(), []).append(image)
     remaining = []
     fold_cache: dict = {}
-    checked_labels = False
     for members in by_segmentation.values():
         plan = plan_for(model, segments[members[0]], config.num_samples)
         if not isinstance(plan, IncrementalPlan):
@@ -212,9 +214,6 @@ def _incremental_targets(model: nn.Module, images: Tensor, fill: Tensor, segment
         label_map = torch.from_numpy(segments[members[0]]).to(device)
         logits = incremental_logits(plan, member_images, member_fill, label_map, z[members].to(device),
                                     config.batch_size, fold_cache)
-        if not checked_labels:
-            check_label_range(labels.cpu().numpy(), logits.shape[2])
-            checked_labels = True
         probs = torch.softmax(logits.to(torch.float64), dim=-1)
         targets[index] = torch.take_along_dim(probs, labels[index][:, None, None], dim=2)[..., 0]
     return sorted(remaining)
@@ -240,7 +239,6 @@ def _black_box_targets(model: nn.Module, images: Tensor, fill: Tensor, segments:
     step = max(1, _MASK_STEP_PIXELS // (height * width))
     buffer = torch.empty((min(config.batch_size, total), channels, height, width), dtype=torch.float32,
                          device=device)
-    checked_labels = False
     for start in range(0, total, config.batch_size):
         end = min(start + config.batch_size, total)
         rows = torch.empty(end - start, dtype=torch.int64)
@@ -260,9 +258,6 @@ def _black_box_targets(model: nn.Module, images: Tensor, fill: Tensor, segments:
                 image * num_samples + sample, image * num_samples + sample + count)
             position += count
         probs = class_probabilities(model, buffer[:end - start])
-        if not checked_labels:
-            check_label_range(labels.cpu().numpy(), probs.shape[1])
-            checked_labels = True
         rows = rows.to(device)
         owner = rows // num_samples
         flat_targets[rows] = probs[torch.arange(end - start, device=device), labels[owner]]
