@@ -79,6 +79,13 @@ def _uses_running_stats(module: nn.Module) -> bool:
     return getattr(module, "track_running_stats", False) and getattr(module, "running_mean", None) is not None
 
 
+def _is_affine(module: nn.Module) -> bool:
+    """Whether ``module`` (in eval mode) is an affine map that can be folded after the prefix."""
+    if type(module) in (nn.BatchNorm1d, nn.BatchNorm2d):
+        return _uses_running_stats(module)
+    return type(module) in _AFFINE
+
+
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
@@ -271,10 +278,7 @@ def plan_for(model: nn.Module, segments: np.ndarray, num_samples: int) -> Increm
     bits = torch.arange(num_segments)
     for length, touched, macs_per_output in reversed(candidates):
         rest = modules[length:]
-        affine = 0
-        while affine < len(rest) and type(rest[affine]) in _AFFINE and not (
-                type(rest[affine]) in (nn.BatchNorm1d, nn.BatchNorm2d) and not _uses_running_stats(rest[affine])):
-            affine += 1
+        affine = next((count for count, module in enumerate(rest) if not _is_affine(module)), len(rest))
         if not affine and macs_per_output < _MIN_GATHER_MACS:
             continue  # without a fold every perturbation's map is gathered: worth it only for a costly prefix
         masks, groups = torch.unique(touched.reshape(len(touched), -1), dim=1, return_inverse=True)  # (words, G)
